@@ -1,0 +1,50 @@
+"""Offline token counting.
+
+turnout must run without network, so it cannot fetch a BPE vocabulary (tiktoken downloads its
+files on first use). :func:`count_tokens` approximates a modern BPE tokenizer (cl100k/o200k
+style): text is split with a GPT-like pre-tokenisation pattern, and each piece costs one token
+per ``_CHARS_PER_TOKEN`` characters (at least one). Counts are *estimates*; anything priced from
+them is labelled modelled/estimated. ``benchmarks/tokens_accuracy.py`` measures the error
+against recorded token counts.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["count_tokens", "count_message_tokens"]
+
+# Letters runs (with an optional leading space), up to 3 digits, punctuation runs, whitespace.
+_PIECE = re.compile(r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d{1,3}| ?[^\s\w]+|\s+", re.UNICODE)
+_CHARS_PER_TOKEN = 4.0
+_NON_ASCII_CHARS_PER_TOKEN = 1.5
+# Per-message framing tokens in chat formats (role markers and separators).
+_TOKENS_PER_MESSAGE = 4
+
+
+def count_tokens(text: str) -> int:
+    """Estimated number of BPE tokens in ``text``.
+
+    Args:
+        text: Any string (may be empty).
+
+    Returns:
+        Estimated token count, >= 0; 0 only for the empty string.
+    """
+    if not text:
+        return 0
+    n = 0
+    for piece in _PIECE.findall(text):
+        length = len(piece)
+        if length <= 5:
+            n += 1
+        elif piece.isascii():
+            n += int(-(-length // _CHARS_PER_TOKEN))
+        else:
+            n += int(-(-length // _NON_ASCII_CHARS_PER_TOKEN))
+    return n
+
+
+def count_message_tokens(texts: list[str]) -> int:
+    """Estimated prompt tokens of a chat made of ``texts`` (one per message), framing included."""
+    return sum(count_tokens(t) for t in texts) + _TOKENS_PER_MESSAGE * len(texts) + 3
