@@ -34,7 +34,9 @@ def cost_usd(usage: Usage, card: ModelCard) -> float | None:
     input_price = card.input_usd_per_mtok
     cached_price = card.cached_input_usd_per_mtok
     write_price = card.cache_write_usd_per_mtok
-    uncached = max(usage.input_tokens - usage.cached_input_tokens - usage.cache_write_input_tokens, 0)
+    uncached = max(
+        usage.input_tokens - usage.cached_input_tokens - usage.cache_write_input_tokens, 0
+    )
     micro_usd = (
         uncached * input_price
         + usage.cached_input_tokens * (input_price if cached_price is None else cached_price)

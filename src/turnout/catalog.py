@@ -136,10 +136,14 @@ class Catalog(Mapping[str, ModelCard]):
             raise ConfigError(f"{source}: must be a mapping; got {type(data).__name__}")
         unknown = set(data) - {"version", "models"}
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)}", field=sorted(unknown)[0])
+            raise ConfigError(
+                f"{source}: unknown key(s) {sorted(unknown)}", field=sorted(unknown)[0]
+            )
         models = data.get("models") or {}
         if not isinstance(models, Mapping):
-            raise ConfigError(f"{source}.models: must be a mapping of model id to card", field="models")
+            raise ConfigError(
+                f"{source}.models: must be a mapping of model id to card", field="models"
+            )
         cards, problems = [], []
         for model_id, fields in models.items():
             try:

@@ -180,7 +180,9 @@ class RateLimited(ProviderError):
         retry_after_s: Seconds the upstream asked us to wait, if it said.
     """
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: float | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after_s = retry_after_s
 

@@ -52,7 +52,9 @@ class Router:
         name: str = "router",
     ) -> None:
         if not candidates:
-            raise ConfigError("`candidates` must name at least one model; got []", field="candidates")
+            raise ConfigError(
+                "`candidates` must name at least one model; got []", field="candidates"
+            )
         self.catalog = catalog
         self.candidates = tuple(candidates)
         self.cards: tuple[ModelCard, ...] = tuple(catalog[m] for m in self.candidates)
@@ -76,7 +78,10 @@ class Router:
             return [[c.quality_prior for c in self.cards] for _ in prompts]
         pred = self.predictor.predict(prompts)
         return [
-            [float(row[j]) if j >= 0 else card.quality_prior for j, card in zip(self._quality_cols, self.cards, strict=True)]
+            [
+                float(row[j]) if j >= 0 else card.quality_prior
+                for j, card in zip(self._quality_cols, self.cards, strict=True)
+            ]
             for row in pred
         ]
 
@@ -90,12 +95,36 @@ class Router:
             for row in pred
         ]
 
-    def route(self, request: RouteRequest, *, route: str | None = None) -> RouteDecision:
+    def with_policy(self, policy: Policy, name: str | None = None) -> Router:
+        """A router sharing this one's catalog, candidates and predictors, with another policy."""
+        return Router(
+            self.catalog,
+            self.candidates,
+            policy,
+            self.predictor,
+            self.length_predictor,
+            self.random_state,
+            name or self.name,
+        )
+
+    def route(
+        self,
+        request: RouteRequest,
+        *,
+        route: str | None = None,
+        quality: Sequence[float] | None = None,
+        output_tokens: Sequence[float] | None = None,
+    ) -> RouteDecision:
         """Choose a model for ``request``.
 
         Args:
             request: What to route (see :func:`turnout.features.route_request_from_chat`).
             route: The route alias, recorded in the decision.
+            quality: Precomputed expected quality per candidate, shape (n_candidates,), in
+                ``candidates`` order (offline replay predicts in batch, then routes each
+                prompt with exactly this code). ``None`` runs the predictor.
+            output_tokens: Precomputed expected output tokens per candidate, shape
+                (n_candidates,); ``None`` runs the length predictor.
 
         Returns:
             The decision: chosen model, ranked fallbacks, per-candidate estimates, removals
@@ -114,8 +143,13 @@ class Router:
                 kept.append(i)
         scored: list[CandidateScore] = []
         if kept:
-            quality = self.predict_quality([request.prompt])[0]
-            lengths = self.predict_output_tokens([request.prompt])[0]
+            if quality is None:
+                quality = self.predict_quality([request.prompt])[0]
+            lengths = (
+                output_tokens
+                if output_tokens is not None
+                else self.predict_output_tokens([request.prompt])[0]
+            )
             for i in kept:
                 card = self.cards[i]
                 out = lengths[i]
@@ -165,8 +199,14 @@ class Router:
                 f"context window {card.context_window_tokens} tokens < {need} needed "
                 f"({request.input_tokens} prompt + {request.max_output_tokens or 0} max output)"
             )
-        if request.max_output_tokens is not None and request.max_output_tokens > card.max_output_tokens:
-            return f"max output {card.max_output_tokens} tokens < {request.max_output_tokens} requested"
+        if (
+            request.max_output_tokens is not None
+            and request.max_output_tokens > card.max_output_tokens
+        ):
+            return (
+                f"max output {card.max_output_tokens} tokens < "
+                f"{request.max_output_tokens} requested"
+            )
         if request.max_ttft_s is not None and card.ttft_s > request.max_ttft_s:
             return f"TTFT prior {card.ttft_s:.2f} s > SLO {request.max_ttft_s:.2f} s"
         return ""

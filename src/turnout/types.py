@@ -13,11 +13,12 @@ from typing import Any
 __all__ = ["CandidateScore", "Removal", "RouteDecision", "RouteRequest", "Usage"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
-    """What the router needs to know about one request. Build it with
-    :func:`turnout.features.route_request_from_chat` from an OpenAI chat body, or directly.
+    """What the router needs to know about one request.
+
+    Build it with :func:`turnout.features.route_request_from_chat` from an OpenAI chat body,
+    or directly.
 
     Attributes:
         text: All text of the request (system, user, assistant and tool turns), joined.

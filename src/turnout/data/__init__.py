@@ -1,0 +1,1 @@
+"""Data files shipped with turnout: the model catalog and redistributable datasets."""
