@@ -32,7 +32,9 @@ class ModelCard(BaseModel):
 
     Attributes:
         id: Model id as callers and upstreams spell it, e.g. ``"gpt-4o-mini"``.
-        provider: Who sells it (``"openai"``, ``"anthropic"``, ``"google"``, ...).
+        provider: Who sells it (``"openai"``, ``"anthropic"``, ``"google"``, ``"groq"``, ...).
+        vendor: Who made the model (``"meta"`` for a Llama hosted by ``"groq"``); ``None``
+            means the provider made it (see :attr:`maker`).
         input_usd_per_mtok: Price of uncached input tokens.
         cached_input_usd_per_mtok: Price of input tokens read from the provider's prompt cache;
             ``None`` means the provider gives no discount (the input price applies).
@@ -53,6 +55,7 @@ class ModelCard(BaseModel):
 
     id: str = Field(min_length=1)
     provider: str = Field(min_length=1)
+    vendor: str | None = None
     input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cache_write_usd_per_mtok: float | None = Field(default=None, ge=0)
@@ -72,6 +75,11 @@ class ModelCard(BaseModel):
         if isinstance(value, list | tuple):
             return frozenset(value)
         return value
+
+    @property
+    def maker(self) -> str:
+        """Who made the model: :attr:`vendor` if given, else :attr:`provider`."""
+        return self.vendor or self.provider
 
     @property
     def priced(self) -> bool:
