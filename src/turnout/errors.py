@@ -6,6 +6,11 @@ Every error turnout raises on purpose derives from :class:`TurnoutError`::
     ├── ConfigError              settings, YAML or catalog data; raised at start-up
     ├── DatasetError             a malformed outcome-dataset line (file, line, field)
     ├── InvalidRequestError      bad caller input -> HTTP 400
+    │   └── AdmissionError           refused at admission (.status_code, .code, .error_type)
+    │       ├── AuthenticationError      401: missing, invalid or revoked key
+    │       ├── PermissionDeniedError    403: the key may not call this route
+    │       ├── RateLimitExceeded        429 rate_limit_exceeded (.retry_after_s)
+    │       └── BudgetExceeded           429 budget_exceeded (.retry_after_s)
     ├── RoutingError
     │   ├── UnknownModelError        a model id not in the catalog
     │   ├── UnknownPolicyError       a policy name not in the registry
@@ -28,16 +33,21 @@ The gateway maps this tree to OpenAI-shaped error bodies in one place
 from __future__ import annotations
 
 __all__ = [
+    "AdmissionError",
     "AuthFailed",
+    "AuthenticationError",
+    "BudgetExceeded",
     "ConfigError",
     "ContextTooLong",
     "DatasetError",
     "InvalidRequestError",
     "NoEligibleModelError",
     "NotFittedError",
+    "PermissionDeniedError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderTimeout",
+    "RateLimitExceeded",
     "RateLimited",
     "RoutingError",
     "StorageError",
@@ -89,6 +99,69 @@ class InvalidRequestError(TurnoutError, ValueError):
         self.param = param
         self.code = code
         self.status_code = status_code
+
+
+class AdmissionError(InvalidRequestError):
+    """A request refused at admission (auth, route permission, rate limit, budget).
+
+    Attributes:
+        status_code: HTTP status (401, 403 or 429).
+        code: OpenAI-style error code (``"invalid_api_key"``, ``"budget_exceeded"`` ...).
+        error_type: OpenAI-style error type for the body's ``"type"`` field.
+        retry_after_s: Seconds after which a retry may succeed (429 only), else ``None``.
+    """
+
+    default_status_code = 400
+    default_code = "request_refused"
+    error_type = "invalid_request_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            param=param,
+            code=code or self.default_code,
+            status_code=self.default_status_code,
+        )
+        self.retry_after_s = retry_after_s
+
+
+class AuthenticationError(AdmissionError):
+    """HTTP 401: the API key is missing, malformed, unknown or revoked."""
+
+    default_status_code = 401
+    default_code = "invalid_api_key"
+    error_type = "authentication_error"
+
+
+class PermissionDeniedError(AdmissionError):
+    """HTTP 403: the key may not call this route (or an admin-only endpoint)."""
+
+    default_status_code = 403
+    default_code = "route_not_allowed"
+    error_type = "permission_error"
+
+
+class RateLimitExceeded(AdmissionError):
+    """HTTP 429 with code ``rate_limit_exceeded``: the key's RPM or TPM limit is reached."""
+
+    default_status_code = 429
+    default_code = "rate_limit_exceeded"
+    error_type = "rate_limit_error"
+
+
+class BudgetExceeded(AdmissionError):
+    """HTTP 429 with code ``budget_exceeded``: the worst-case cost does not fit the budget."""
+
+    default_status_code = 429
+    default_code = "budget_exceeded"
+    error_type = "insufficient_quota"
 
 
 class RoutingError(TurnoutError):
