@@ -1,0 +1,24 @@
+"""The offline evaluation lab: recorded-outcome datasets, splits, replay, metrics, reports."""
+
+from turnout.evaluation.datasets import (
+    DEFAULT_OUTPUT_TOKENS,
+    CostKind,
+    ModelPrice,
+    OutcomeTable,
+    load_outcomes,
+    read_prices,
+)
+from turnout.evaluation.splits import Split, split_by_prompt, split_cross_task, top_level_task
+
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "CostKind",
+    "ModelPrice",
+    "OutcomeTable",
+    "Split",
+    "load_outcomes",
+    "read_prices",
+    "split_by_prompt",
+    "split_cross_task",
+    "top_level_task",
+]
