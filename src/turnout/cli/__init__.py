@@ -16,6 +16,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Route each LLM request to the cheapest model that will answer it well."""
+    # A callback keeps ``turnout <command>`` a command group even while only one command is
+    # registered (typer otherwise runs a lone command without its name).
+
+
 def main() -> None:
     """Entry point of the ``turnout`` script."""
     # Command modules register themselves on import.
