@@ -102,7 +102,7 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> list[st
     for item in error.errors():
         loc = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
         if item["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key")
+            lines.append(f"{loc}: unknown key (got {item.get('input')!r})")
         else:
             lines.append(f"{loc}: {item['msg']} (got {item.get('input')!r})")
     return lines
