@@ -1,0 +1,527 @@
+"""Pure translation between OpenAI chat-completions and the Anthropic Messages API.
+
+Wire format: https://docs.anthropic.com/en/api/messages (request and response) and
+https://docs.anthropic.com/en/docs/build-with-claude/streaming (SSE events). No I/O here.
+
+Usage: Anthropic's ``input_tokens`` exclude cache reads (``cache_read_input_tokens``) and
+cache writes (``cache_creation_input_tokens``); turnout's :class:`~turnout.types.Usage` counts
+all three as input. In a stream, ``message_start`` and ``message_delta`` both carry usage and
+the counts in ``message_delta`` are cumulative, so the last value of each field wins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from turnout.errors import (
+    AuthFailed,
+    ContextTooLong,
+    InvalidRequestError,
+    ProviderError,
+    RateLimited,
+    UpstreamBadRequest,
+)
+from turnout.providers._openai_parts import (
+    content_parts,
+    image_ref,
+    openai_usage,
+    parse_tool_arguments,
+    split_system,
+    tool_result_text,
+)
+from turnout.types import Usage
+
+__all__ = [
+    "FINISH_REASONS",
+    "AnthropicStreamTranslator",
+    "error_from_wire",
+    "from_wire",
+    "to_wire",
+    "usage_from_wire",
+]
+
+PROVIDER = "anthropic"
+
+#: Anthropic ``stop_reason`` -> OpenAI ``finish_reason``.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+_PASSED_ON = ("temperature", "top_p", "top_k")
+_CONTEXT_TOO_LONG = re.compile(
+    r"prompt is too long|too many (input )?tokens|context (window|limit|length)", re.I
+)
+
+
+def _user_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content_parts(message, index)):
+        where = f"messages[{index}].content[{j}]"
+        if part["type"] == "text":
+            block: dict[str, Any] = {"type": "text", "text": part["text"]}
+        elif part["type"] == "image_url":
+            image = image_ref(part, where)
+            if image.url is not None:
+                source: dict[str, Any] = {"type": "url", "url": image.url}
+            else:
+                source = {
+                    "type": "base64",
+                    "media_type": image.media_type,
+                    "data": image.base64_data,
+                }
+            block = {"type": "image", "source": source}
+        else:
+            raise InvalidRequestError(
+                f"`{where}.type` {part['type']!r} is not supported by the anthropic provider "
+                "(supported: text, image_url)",
+                param=f"{where}.type",
+            )
+        if "cache_control" in part:
+            block["cache_control"] = part["cache_control"]
+        blocks.append(block)
+    return blocks
+
+
+def _assistant_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    blocks = [
+        {"type": "text", "text": p["text"]}
+        for p in content_parts(message, index)
+        if p["type"] == "text"
+    ]
+    for k, call in enumerate(message.get("tool_calls") or ()):
+        where = f"messages[{index}].tool_calls[{k}]"
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(fn, Mapping) or not fn.get("name") or not call.get("id"):
+            raise InvalidRequestError(
+                f"`{where}` must have an `id` and a `function.name`; got {call!r:.80}",
+                param=where,
+            )
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": fn["name"],
+                "input": parse_tool_arguments(fn.get("arguments"), f"{where}.function.arguments"),
+            }
+        )
+    return blocks
+
+
+def _messages(
+    rest: list[tuple[int, Mapping[str, Any]]], system_prefix: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    prefix = list(system_prefix)
+    for index, message in rest:
+        role = message.get("role")
+        if role == "user":
+            blocks = prefix + _user_blocks(message, index)
+            prefix = []
+            if not blocks:
+                raise InvalidRequestError(
+                    f"`messages[{index}].content` is empty; the anthropic provider rejects "
+                    "empty user turns",
+                    param=f"messages[{index}].content",
+                )
+            wire_role = "user"
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, index)
+            if not blocks:  # an empty assistant turn: Anthropic rejects it, so drop it
+                continue
+            wire_role = "assistant"
+        elif role == "tool":
+            call_id = message.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidRequestError(
+                    f"`messages[{index}].tool_call_id` must be a non-empty string; got {call_id!r}",
+                    param=f"messages[{index}].tool_call_id",
+                )
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+            text = tool_result_text(message, index)
+            if text:
+                result["content"] = text
+            blocks, wire_role = [result], "user"
+        else:
+            raise InvalidRequestError(
+                f"`messages[{index}].role` must be one of system, developer, user, assistant, "
+                f"tool; got {role!r}",
+                param=f"messages[{index}].role",
+            )
+        if out and out[-1]["role"] == wire_role:  # tool results and user text share a turn
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": wire_role, "content": blocks})
+    if not out:
+        raise InvalidRequestError(
+            "`messages` holds no non-empty user or assistant message", param="messages"
+        )
+    return out
+
+
+def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
+    wire: dict[str, Any] = {}
+    tools = body.get("tools")
+    if tools:
+        out = []
+        for k, tool in enumerate(tools):
+            fn = tool.get("function") if isinstance(tool, Mapping) else None
+            if not isinstance(fn, Mapping) or not fn.get("name"):
+                raise InvalidRequestError(
+                    f"`tools[{k}]` must be {{'type': 'function', 'function': {{'name': ...}}}}; "
+                    f"got {tool!r:.80}",
+                    param=f"tools[{k}]",
+                )
+            entry: dict[str, Any] = {
+                "name": fn["name"],
+                "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+            }
+            if fn.get("description"):
+                entry["description"] = fn["description"]
+            out.append(entry)
+        wire["tools"] = out
+    choice = body.get("tool_choice")
+    wire_choice: dict[str, Any] | None = None
+    if choice == "auto":
+        wire_choice = {"type": "auto"}
+    elif choice == "required":
+        wire_choice = {"type": "any"}
+    elif choice == "none":
+        wire_choice = {"type": "none"}
+    elif isinstance(choice, Mapping):
+        name = (choice.get("function") or {}).get("name")
+        if not name:
+            raise InvalidRequestError(
+                f"`tool_choice.function.name` must be set; got {choice!r:.80}",
+                param="tool_choice",
+            )
+        wire_choice = {"type": "tool", "name": name}
+    elif choice is not None:
+        raise InvalidRequestError(
+            f"`tool_choice` must be auto, required, none or a function; got {choice!r}",
+            param="tool_choice",
+        )
+    if body.get("parallel_tool_calls") is False and tools:
+        wire_choice = {**(wire_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    if wire_choice is not None:
+        wire["tool_choice"] = wire_choice
+    return wire
+
+
+def to_wire(
+    body: Mapping[str, Any],
+    *,
+    model: str,
+    default_max_tokens: int = 4096,
+    system_role: bool = True,
+) -> dict[str, Any]:
+    """Translate an OpenAI chat-completions body into an Anthropic Messages request body.
+
+    System and developer messages (strings or arrays of text parts, several merged in order)
+    become the top-level ``system`` blocks; with ``system_role=False`` (a model that accepts no
+    system prompt) their text is put first in the first user turn instead. Empty text parts
+    and empty assistant turns are dropped; consecutive tool results and user turns are merged
+    into one user turn. Images keep their base64 payload byte for byte.
+
+    Args:
+        body: The caller's OpenAI chat-completions body.
+        model: The upstream model name to put in the body.
+        default_max_tokens: ``max_tokens`` when the caller gave none (Anthropic requires it).
+        system_role: Whether the model accepts a system prompt.
+
+    Returns:
+        The Anthropic request body (without ``stream``).
+
+    Raises:
+        InvalidRequestError: If the body cannot be expressed for Anthropic; the message names
+            the field (e.g. ``messages[3].content``).
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("`messages` must be a non-empty list", param="messages")
+    if (body.get("n") or 1) != 1:
+        raise InvalidRequestError(
+            f"`n` must be 1 for the anthropic provider; got {body['n']!r}", param="n"
+        )
+    system_parts, rest = split_system(messages)
+    system_blocks = []
+    for part in system_parts:
+        block: dict[str, Any] = {"type": "text", "text": part["text"]}
+        if "cache_control" in part:
+            block["cache_control"] = part["cache_control"]
+        system_blocks.append(block)
+    wire: dict[str, Any] = {"model": model}
+    prefix: list[dict[str, Any]] = []
+    if system_blocks and system_role:
+        wire["system"] = system_blocks
+    elif system_blocks:
+        prefix = [{"type": "text", "text": "\n\n".join(b["text"] for b in system_blocks)}]
+    wire["messages"] = _messages(rest, prefix)
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
+    wire["max_tokens"] = max_tokens
+    for key in _PASSED_ON:
+        if body.get(key) is not None:
+            wire[key] = body[key]
+    stop = body.get("stop")
+    if stop:
+        wire["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if isinstance(body.get("user"), str):
+        wire["metadata"] = {"user_id": body["user"]}
+    response_format = body.get("response_format")
+    if isinstance(response_format, Mapping) and response_format.get("type") not in (None, "text"):
+        raise InvalidRequestError(
+            f"`response_format.type` {response_format.get('type')!r} is not supported by the "
+            "anthropic provider",
+            param="response_format",
+        )
+    wire.update(_tools(body))
+    return wire
+
+
+def usage_from_wire(usage: Mapping[str, Any] | None) -> Usage:
+    """Normalise an Anthropic ``usage`` object (input excludes cache reads and writes)."""
+    usage = usage or {}
+    cache_read = int(usage.get("cache_read_input_tokens") or 0)
+    cache_write = int(usage.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
+        cached_input_tokens=cache_read,
+        cache_write_input_tokens=cache_write,
+        output_tokens=int(usage.get("output_tokens") or 0),
+    )
+
+
+def from_wire(response: Mapping[str, Any], *, created: int, model: str) -> dict[str, Any]:
+    """Translate an Anthropic Messages response into an OpenAI ``chat.completion`` object.
+
+    Text blocks are concatenated into ``message.content``; ``tool_use`` blocks become
+    ``message.tool_calls`` (arguments as a JSON string); thinking blocks are not shown.
+
+    Args:
+        response: The Anthropic response body.
+        created: Unix time, seconds, for the ``created`` field.
+        model: The model name to report.
+
+    Returns:
+        The OpenAI response body, ``usage`` included.
+    """
+    texts: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    for block in response.get("content") or ():
+        if block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            tool_calls.append(
+                {
+                    "id": block["id"],
+                    "type": "function",
+                    "function": {
+                        "name": block["name"],
+                        "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+                    },
+                }
+            )
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    stop_reason = response.get("stop_reason")
+    return {
+        "id": response.get("id", ""),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": FINISH_REASONS.get(stop_reason or "end_turn", "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": openai_usage(usage_from_wire(response.get("usage"))),
+    }
+
+
+def error_from_wire(
+    status_code: int | None, body: Any, retry_after: str | None = None
+) -> ProviderError:
+    """Map an Anthropic error (HTTP status and body, or an in-stream ``error`` event).
+
+    Rate limits become :class:`RateLimited` (``retry_after_s`` from the ``retry-after``
+    header), ``overloaded_error``/529 and 5xx a retryable :class:`ProviderError`,
+    ``authentication_error``/``permission_error`` :class:`AuthFailed`, a prompt that does not
+    fit :class:`ContextTooLong`, and other 4xx :class:`UpstreamBadRequest`.
+
+    Args:
+        status_code: HTTP status, or ``None`` for an error event inside a stream.
+        body: ``{"type": "error", "error": {"type": ..., "message": ...}}`` or raw text.
+        retry_after: The ``retry-after`` header value, seconds, if any.
+
+    Returns:
+        The error to raise.
+    """
+    error = body.get("error") if isinstance(body, Mapping) else None
+    kind = str(error.get("type", "")) if isinstance(error, Mapping) else ""
+    text = str(error.get("message", "")) if isinstance(error, Mapping) else str(body or "")[:500]
+    message = f"anthropic {status_code or 'stream'} {kind or 'error'}: {text}".strip()
+    common: dict[str, Any] = {"provider": PROVIDER, "status_code": status_code, "body": body}
+    if kind == "rate_limit_error" or status_code == 429:
+        seconds = None
+        if retry_after:
+            try:
+                seconds = float(retry_after)
+            except ValueError:
+                seconds = None
+        return RateLimited(message, retry_after_s=seconds, **common)
+    if kind == "overloaded_error" or status_code == 529:
+        return ProviderError(message, retryable=True, **common)
+    if kind in ("authentication_error", "permission_error") or status_code in (401, 403):
+        return AuthFailed(message, **common)
+    if _CONTEXT_TOO_LONG.search(text) and (status_code in (400, 413, None)):
+        return ContextTooLong(message, **common)
+    if kind in ("invalid_request_error", "not_found_error", "request_too_large") or (
+        status_code is not None and 400 <= status_code < 500
+    ):
+        return UpstreamBadRequest(message, **common)
+    return ProviderError(message, retryable=True, **common)
+
+
+class AnthropicStreamTranslator:
+    """Turns Anthropic SSE events into OpenAI ``chat.completion.chunk`` dicts, one event at a time.
+
+    Tool calls are numbered 0, 1, ... in the order their ``tool_use`` blocks start; the id and
+    name go on a call's first delta, ``input_json_delta`` fragments follow as argument
+    fragments. ``ping`` events yield nothing; an ``error`` event raises the mapped error.
+
+    Args:
+        model: The model name to report in chunks.
+        created: Unix time, seconds, for the ``created`` field.
+
+    Attributes:
+        usage: Normalised usage so far (final after ``message_stop``).
+        finish_reason: OpenAI finish reason once known.
+        done: Whether ``message_stop`` was seen.
+    """
+
+    def __init__(self, *, model: str, created: int) -> None:
+        self.model = model
+        self.created = created
+        self.id = ""
+        self.finish_reason: str | None = None
+        self.done = False
+        self._usage: dict[str, Any] = {}
+        self._tool_index: dict[int, int] = {}
+        self._tool_args_seen: dict[int, bool] = {}
+        self._tool_input: dict[int, Any] = {}
+
+    @property
+    def usage(self) -> Usage:
+        """Normalised usage from the latest cumulative counts."""
+        return usage_from_wire(self._usage)
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def _tool_delta(
+        self, block_index: int, function: dict[str, Any], **first: Any
+    ) -> dict[str, Any]:
+        call = {"index": self._tool_index[block_index], **first, "function": function}
+        return self._chunk({"tool_calls": [call]})
+
+    def feed(self, event: str | None, data: bytes | str) -> list[dict[str, Any]]:
+        """Translate one SSE event.
+
+        Args:
+            event: The SSE ``event:`` name (the JSON ``type`` is used when absent).
+            data: The event's ``data:`` payload (JSON text).
+
+        Returns:
+            Zero or more OpenAI chunk dicts (call :meth:`finish` after ``message_stop``).
+
+        Raises:
+            ProviderError: For an ``error`` event (mapped like an HTTP error) or a payload
+                that is not JSON.
+        """
+        try:
+            payload = json.loads(data) if data else {}
+        except json.JSONDecodeError as exc:
+            raise ProviderError(
+                f"anthropic stream: event {event!r} has invalid JSON data ({exc.msg})",
+                provider=PROVIDER,
+                body=data[:500] if isinstance(data, str) else data[:500].decode("utf-8", "replace"),
+            ) from None
+        kind = event or payload.get("type")
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            self.id = message.get("id", "")
+            self._usage.update(message.get("usage") or {})
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            return self._block_start(payload)
+        if kind == "content_block_delta":
+            return self._block_delta(payload)
+        if kind == "content_block_stop":
+            index = payload.get("index", 0)
+            if index in self._tool_index and not self._tool_args_seen.get(index):
+                arguments = json.dumps(self._tool_input.get(index) or {}, ensure_ascii=False)
+                return [self._tool_delta(index, {"arguments": arguments})]
+            return []
+        if kind == "message_delta":
+            stop_reason = (payload.get("delta") or {}).get("stop_reason")
+            if stop_reason:
+                self.finish_reason = FINISH_REASONS.get(stop_reason, "stop")
+            self._usage.update(
+                {k: v for k, v in (payload.get("usage") or {}).items() if v is not None}
+            )
+            return []
+        if kind == "message_stop":
+            self.done = True
+            return []
+        if kind == "error":
+            raise error_from_wire(None, payload)
+        return []  # ping and event types added later by Anthropic are ignored, as documented
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The finishing chunk and the ``usage`` chunk (``choices: []``), after the stream."""
+        usage_chunk = {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)}
+        return [self._chunk({}, self.finish_reason or "stop"), usage_chunk]
+
+    def _block_start(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        index = payload.get("index", 0)
+        block = payload.get("content_block") or {}
+        if block.get("type") == "text":
+            return [self._chunk({"content": block["text"]})] if block.get("text") else []
+        if block.get("type") == "tool_use":
+            self._tool_index[index] = len(self._tool_index)
+            self._tool_input[index] = block.get("input")
+            first = {"id": block.get("id", ""), "type": "function"}
+            return [
+                self._tool_delta(index, {"name": block.get("name", ""), "arguments": ""}, **first)
+            ]
+        return []
+
+    def _block_delta(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        index = payload.get("index", 0)
+        delta = payload.get("delta") or {}
+        if delta.get("type") == "text_delta" and delta.get("text"):
+            return [self._chunk({"content": delta["text"]})]
+        if delta.get("type") == "input_json_delta" and index in self._tool_index:
+            fragment = delta.get("partial_json") or ""
+            if fragment:
+                self._tool_args_seen[index] = True
+                return [self._tool_delta(index, {"arguments": fragment})]
+        return []
