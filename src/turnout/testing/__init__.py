@@ -1,0 +1,1 @@
+"""Test doubles standing in for upstream providers: loopback servers, never internal mocks."""
