@@ -1,0 +1,122 @@
+"""The ledger in PostgreSQL (``postgresql://user@host:5432/db``), for many gateway replicas.
+
+Same rows, columns and batching as :class:`~turnout.storage.ledger.SqliteLedger`: a writer
+thread inserts each batch in one transaction with psycopg 3. Failed batches are retried once,
+then written to a dead-letter JSON-lines file (``turnout-ledger.failed.jsonl`` in the working
+directory, or ``dead_letter_path``) and logged.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from turnout.errors import StorageError
+from turnout.storage.base import LedgerRow
+from turnout.storage.ledger import COLUMNS, BatchLedger, row_from_record, row_to_record
+
+__all__ = ["PostgresLedger"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS turnout_ledger (
+    id BIGSERIAL PRIMARY KEY,
+    request_id TEXT NOT NULL, status TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION NOT NULL,
+    key_id TEXT, route TEXT, model TEXT, deployment TEXT,
+    decision TEXT, attempts TEXT NOT NULL,
+    input_tokens INTEGER, cached_input_tokens INTEGER, cache_write_input_tokens INTEGER,
+    output_tokens INTEGER, reasoning_tokens INTEGER, usage_estimated INTEGER,
+    cost_usd DOUBLE PRECISION, cost_estimated INTEGER NOT NULL,
+    latency_s DOUBLE PRECISION NOT NULL, ttft_s DOUBLE PRECISION, http_status INTEGER NOT NULL,
+    error_code TEXT, stream INTEGER NOT NULL, prompt_text TEXT, metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turnout_ledger_request_id ON turnout_ledger (request_id);
+CREATE INDEX IF NOT EXISTS turnout_ledger_key_started ON turnout_ledger (key_id, started_at);
+"""
+_INSERT = (
+    f"INSERT INTO turnout_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
+)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM turnout_ledger"
+
+
+class PostgresLedger(BatchLedger):
+    """Ledger rows in table ``turnout_ledger`` of a PostgreSQL database.
+
+    Args:
+        url: ``postgresql://user[:password]@host[:port]/dbname``.
+        flush_interval_s: Most time a row waits before being written, seconds.
+        batch_rows: Most rows per transaction.
+        store_prompts: Keep ``prompt_text``; dropped otherwise.
+        dead_letter_path: Where rows that cannot be written go.
+
+    Raises:
+        StorageError: If the database cannot be reached or the schema cannot be created.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        flush_interval_s: float = 0.05,
+        batch_rows: int = 500,
+        store_prompts: bool = False,
+        dead_letter_path: Path | None = None,
+    ) -> None:
+        super().__init__(
+            flush_interval_s=flush_interval_s,
+            batch_rows=batch_rows,
+            dead_letter_path=dead_letter_path or Path("turnout-ledger.failed.jsonl"),
+            store_prompts=store_prompts,
+        )
+        self._url = url
+        self._where = url.split("@")[-1]  # never show a password from the URL
+        try:
+            self._conn: psycopg.Connection[Any] = psycopg.connect(url, connect_timeout=5)
+            with self._conn.transaction():
+                self._conn.execute(_SCHEMA)
+        except psycopg.Error as exc:
+            raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
+        self._read_lock = threading.Lock()
+        self._reader: psycopg.Connection[Any] | None = None
+        self._start()
+
+    def _write(self, rows: list[LedgerRow]) -> None:
+        if self._conn.closed:
+            self._conn = psycopg.connect(self._url, connect_timeout=5)
+        with self._conn.transaction(), self._conn.cursor() as cursor:
+            cursor.executemany(_INSERT, [row_to_record(r) for r in rows])
+
+    def _shutdown(self) -> None:
+        self._conn.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[LedgerRow]:
+        with self._read_lock:
+            try:
+                if self._reader is None or self._reader.closed:
+                    self._reader = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
+                rows = self._reader.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
+        return [row_from_record(r) for r in rows]
+
+    def get(self, request_id: str) -> LedgerRow | None:
+        """The latest written row of ``request_id``, or ``None``."""
+        rows = self._query(
+            f"{_SELECT} WHERE request_id = %s ORDER BY id DESC LIMIT 1", (request_id,)
+        )
+        return rows[0] if rows else None
+
+    def recent(self, limit: int = 100) -> list[LedgerRow]:
+        """The latest ``limit`` written rows, newest first."""
+        return self._query(f"{_SELECT} ORDER BY id DESC LIMIT %s", (limit,))
+
+    def close(self) -> None:
+        """Write everything queued, stop the writer and close connections. Idempotent."""
+        super().close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
