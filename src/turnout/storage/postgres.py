@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -72,7 +73,8 @@ class PostgresLedger(BatchLedger):
             store_prompts=store_prompts,
         )
         self._url = url
-        self._where = url.split("@")[-1]  # never show a password from the URL
+        parts = urlsplit(url)  # host, port and database only: never show a password
+        self._where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
         try:
             self._conn: psycopg.Connection[Any] = psycopg.connect(url, connect_timeout=5)
             with self._conn.transaction():

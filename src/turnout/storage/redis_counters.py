@@ -13,6 +13,7 @@ Keys (the ``{key_id}`` hash tag keeps one key's counters in one cluster slot)::
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -79,8 +80,9 @@ class RedisCounters:
         self._settle = self._client.register_script(_SETTLE)
 
     def _error(self, exc: RedisError) -> StorageError:
-        host = self.url.split("@")[-1]  # never show a password from the URL
-        return StorageError(f"redis counters at {host}: {exc}")
+        # Host and port only: never show a password from the URL.
+        parts = urlsplit(self.url)
+        return StorageError(f"redis counters at {parts.hostname}:{parts.port or 6379}: {exc}")
 
     async def reserve(
         self, key_id: str, limits: Limits, *, tokens: int, cost_usd: float, now: float
