@@ -32,6 +32,7 @@ from turnout.providers._openai_parts import (
     split_system,
     tool_result_text,
 )
+from turnout.providers.sse import SSEEvent
 from turnout.types import Usage
 
 __all__ = [
@@ -494,6 +495,10 @@ class AnthropicStreamTranslator:
         if kind == "error":
             raise error_from_wire(None, payload)
         return []  # ping and event types added later by Anthropic are ignored, as documented
+
+    def feed_event(self, event: SSEEvent) -> list[dict[str, Any]]:
+        """Translate one parsed SSE event (see :meth:`feed`)."""
+        return self.feed(event.event, event.data)
 
     def finish(self) -> list[dict[str, Any]]:
         """The finishing chunk and the ``usage`` chunk (``choices: []``), after the stream."""

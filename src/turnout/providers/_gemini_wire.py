@@ -38,6 +38,7 @@ from turnout.providers._openai_parts import (
     split_system,
     tool_result_text,
 )
+from turnout.providers.sse import SSEEvent
 from turnout.types import Usage
 
 __all__ = [
@@ -511,6 +512,10 @@ class GeminiStreamTranslator:
             if candidate.get("finishReason"):
                 self._gemini_finish = candidate["finishReason"]
         return out
+
+    def feed_event(self, event: SSEEvent) -> list[dict[str, Any]]:
+        """Translate one parsed SSE event (see :meth:`feed`)."""
+        return self.feed(event.data)
 
     @property
     def done(self) -> bool:

@@ -1,0 +1,268 @@
+"""A loopback HTTP/1.1 server that plays scripted vendor answers, byte for byte.
+
+The base of :mod:`turnout.testing.anthropic_upstream` and :mod:`turnout.testing.gemini_upstream`.
+It listens on 127.0.0.1 only, runs its own event loop in a thread, records every request, and
+answers each with the next scripted item: a :class:`WireReply` (exact status, headers and
+body bytes, or stream pieces each written in its own chunked-encoding chunk, with a pause
+between them so that they reach the client in separate reads), or an :class:`Answer` that
+renders a :class:`WireReply` for the request it answers (streaming or not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import httptools
+import orjson
+
+__all__ = ["Answer", "RecordedRequest", "VendorServer", "WireReply", "split_bytes"]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What the server received.
+
+    Attributes:
+        method: HTTP method.
+        path: Path with query string.
+        headers: Header names lower-cased.
+        body: Raw body bytes.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``{}`` for an empty body)."""
+        return orjson.loads(self.body) if self.body else {}
+
+
+@dataclass(frozen=True)
+class WireReply:
+    """Exact bytes to answer with.
+
+    Attributes:
+        status: HTTP status.
+        headers: Response headers (``content-length`` / ``transfer-encoding`` are added).
+        body: The whole body, for a non-streaming reply.
+        pieces: Stream body pieces, each sent as its own chunk (``None`` when ``body`` is set).
+        piece_delay_s: Pause between pieces, seconds.
+        end: ``"close"`` ends the chunked body normally; ``"drop"`` aborts the connection.
+    """
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    pieces: Sequence[bytes] | None = None
+    piece_delay_s: float = 0.0
+    end: Literal["close", "drop"] = "close"
+
+    @classmethod
+    def json(cls, status: int, body: Any, headers: Mapping[str, str] | None = None) -> WireReply:
+        """A JSON answer with ``status``."""
+        return cls(
+            status=status,
+            headers={"content-type": "application/json", **(headers or {})},
+            body=orjson.dumps(body),
+        )
+
+
+class Answer(Protocol):
+    """A scripted answer that renders itself for the request it answers."""
+
+    def render(self, request: RecordedRequest) -> WireReply:
+        """The bytes to send for ``request``."""
+        ...
+
+
+def split_bytes(data: bytes, size: int) -> list[bytes]:
+    """Cut ``data`` into pieces of ``size`` bytes (UTF-8 characters may be split)."""
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: VendorServer) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.queue: asyncio.Queue[RecordedRequest] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.worker = asyncio.get_running_loop().create_task(self._serve())
+        self.server._tasks.add(self.worker)
+        self.worker.add_done_callback(self.server._tasks.discard)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def on_message_begin(self) -> None:
+        self.url, self.headers, self.body = b"", {}, []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method().decode("latin-1")
+        self.queue.put_nowait(
+            RecordedRequest(method, self.url.decode("latin-1"), self.headers, b"".join(self.body))
+        )
+
+    def _write(self, data: bytes) -> None:
+        assert self.transport is not None
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def _serve(self) -> None:
+        while True:
+            request = await self.queue.get()
+            self.server.requests.append(request)
+            item = self.server._next()
+            reply = item if isinstance(item, WireReply) else item.render(request)
+            await self._answer(reply)
+
+    async def _answer(self, reply: WireReply) -> None:
+        assert self.transport is not None
+        status_line = f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}\r\n"
+        headers = dict(reply.headers)
+        if reply.body is not None:
+            headers["content-length"] = str(len(reply.body))
+        else:
+            headers["transfer-encoding"] = "chunked"
+        head = status_line + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        if reply.body is not None:
+            self._write(head.encode("latin-1") + reply.body)
+            return
+        self._write(head.encode("latin-1"))
+        for i, piece in enumerate(reply.pieces or ()):
+            if i and reply.piece_delay_s:
+                await asyncio.sleep(reply.piece_delay_s)
+            if piece:
+                self._write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        if reply.end == "drop":
+            await asyncio.sleep(0.01)
+            self.transport.abort()
+            return
+        self._write(b"0\r\n\r\n")
+
+
+class VendorServer:
+    """A scripted vendor API on 127.0.0.1, in its own thread.
+
+    Args:
+        default: What to answer once the script has run out.
+
+    Attributes:
+        requests: Every request received, in order.
+        port: The bound port once started.
+    """
+
+    def __init__(self, default: Answer | WireReply) -> None:
+        self.port = 0
+        self.requests: list[RecordedRequest] = []
+        self._default = default
+        self._script: deque[Answer | WireReply] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def script(self, *items: Answer | WireReply) -> VendorServer:
+        """Queue answers for the next requests, in order."""
+        with self._lock:
+            self._script.extend(items)
+        return self
+
+    def reset(self) -> None:
+        """Forget queued answers and recorded requests."""
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+
+    def _next(self) -> Answer | WireReply:
+        with self._lock:
+            return self._script.popleft() if self._script else self._default
+
+    def start(self) -> VendorServer:
+        """Start listening in a background thread; returns once it listens."""
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+
+            async def bind() -> None:
+                self._server = await loop.create_server(
+                    lambda: _Connection(self), "127.0.0.1", self.port
+                )
+                self.port = self._server.sockets[0].getsockname()[1]
+
+            loop.run_until_complete(bind())
+            ready.set()
+            loop.run_forever()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="turnout-vendor-upstream", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and join its thread."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        def shutdown() -> None:
+            server.close()
+            loop.stop()
+
+        loop.call_soon_threadsafe(shutdown)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> VendorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
