@@ -4,6 +4,7 @@ The seam is :class:`turnout.providers.base.Provider`; see :mod:`turnout.provider
 the contract. ``PROVIDERS`` maps the config's ``provider`` name to the adapter class.
 """
 
+from turnout.providers.anthropic import AnthropicProvider
 from turnout.providers.base import (
     Completion,
     Endpoint,
@@ -12,6 +13,7 @@ from turnout.providers.base import (
     StreamEvent,
     Timeouts,
 )
+from turnout.providers.gemini import GeminiProvider
 from turnout.providers.openai_compat import OpenAICompatProvider
 
 #: Adapter per config ``provider`` name. Every OpenAI-compatible upstream (OpenAI, Azure
@@ -23,6 +25,8 @@ PROVIDERS: dict[str, ProviderFactory] = {
     "azure": OpenAICompatProvider,
     "vllm": OpenAICompatProvider,
     "ollama": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
 }
 
 __all__ = [
