@@ -1,4 +1,7 @@
 """Imports every command module so that each registers its commands on the app."""
 
 # One line per command module; keep sorted.
-from turnout.cli import models  # noqa: F401
+from turnout.cli import (
+    keys,  # noqa: F401
+    models,  # noqa: F401
+)
