@@ -103,6 +103,8 @@ class DeploymentConfig(_Strict):
         catalog_model: Catalog model id this deployment serves (prices, context window);
             defaults to ``model``.
         api_version: Azure OpenAI ``api-version``.
+        system_role: False for a model that accepts no system role (e.g. Gemma on the Gemini
+            API); the anthropic and gemini adapters then put system text in the first user turn.
         headers: Extra static headers sent upstream (no credentials: use ``api_key_env``).
         timeouts: Connect, first-byte, idle and total timeouts.
         limits: Deployment limits.
@@ -115,6 +117,7 @@ class DeploymentConfig(_Strict):
     model: str = Field(min_length=1)
     catalog_model: str | None = None
     api_version: str | None = None
+    system_role: bool = True
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: TimeoutsConfig = TimeoutsConfig()
     limits: DeploymentLimits = DeploymentLimits()
