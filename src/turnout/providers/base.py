@@ -106,6 +106,8 @@ class Endpoint:
         timeouts: Connect, first-byte, idle and total timeouts.
         headers: Extra static headers the operator configured for this upstream.
         api_version: Azure OpenAI's ``api-version`` query value, if the upstream needs one.
+        system_role: Whether the model accepts a system prompt; ``False`` makes translating
+            adapters (Anthropic, Gemini) put system text first in the first user turn.
     """
 
     name: str
@@ -116,6 +118,7 @@ class Endpoint:
     timeouts: Timeouts = Timeouts()
     headers: Mapping[str, str] = field(default_factory=dict)
     api_version: str | None = None
+    system_role: bool = True
 
 
 @dataclass(frozen=True, slots=True)
