@@ -292,3 +292,23 @@ async def test_connection_refused_is_mapped(session: aiohttp.ClientSession) -> N
     endpoint = Endpoint(name="x", provider="anthropic", model="m", base_url="http://127.0.0.1:9")
     with pytest.raises(ProviderConnectionError):
         await AnthropicProvider(endpoint, session).complete(BODY, {})
+
+
+async def test_no_system_role_flag_from_the_endpoint(
+    anthropic_up: AnthropicUpstream, gemini_up: GeminiUpstream, session: aiohttp.ClientSession
+) -> None:
+    await anthropic(anthropic_up, session, system_role=False).complete(BODY, {})
+    await gemini(gemini_up, session, system_role=False).complete(BODY, {})
+    sent_a, sent_g = anthropic_up.requests[0].json(), gemini_up.requests[0].json()
+    assert "system" not in sent_a and "systemInstruction" not in sent_g
+    assert sent_a["messages"][0]["content"][0] == {"type": "text", "text": "Be brief."}
+    assert sent_g["contents"][0]["parts"][0] == {"text": "Be brief."}
+
+
+def test_deployment_config_has_the_system_role_flag() -> None:
+    from turnout.config import DeploymentConfig
+
+    dep = DeploymentConfig(
+        provider="gemini", base_url="http://127.0.0.1:1", model="gemma-3", system_role=False
+    )
+    assert dep.system_role is False

@@ -74,17 +74,21 @@ class TranslatingProvider:
         endpoint: The deployment to call.
         session: The gateway's pooled HTTP client.
         system_role: Whether the model accepts a system prompt (``False`` moves system text
-            into the first user turn).
+            into the first user turn); ``None`` takes ``endpoint.system_role``.
     """
 
     name = "translating"
 
     def __init__(
-        self, endpoint: Endpoint, session: aiohttp.ClientSession, *, system_role: bool = True
+        self,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        *,
+        system_role: bool | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.session = session
-        self.system_role = system_role
+        self.system_role = endpoint.system_role if system_role is None else system_role
         self._headers: dict[str, str] = {"content-type": "application/json"}
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=endpoint.timeouts.connect_s, sock_read=None

@@ -41,7 +41,8 @@ class AnthropicProvider(TranslatingProvider):
     Args:
         endpoint: The deployment to call (``endpoint.model`` is the Claude model name).
         session: The gateway's pooled HTTP client.
-        system_role: ``False`` for a model that accepts no system prompt.
+        system_role: ``False`` for a model that accepts no system prompt; ``None`` takes
+            ``endpoint.system_role``.
         default_max_tokens: ``max_tokens`` sent when the caller gave none (Anthropic
             requires one).
     """
@@ -53,7 +54,7 @@ class AnthropicProvider(TranslatingProvider):
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
         *,
-        system_role: bool = True,
+        system_role: bool | None = None,
         default_max_tokens: int = 4096,
     ) -> None:
         super().__init__(endpoint, session, system_role=system_role)

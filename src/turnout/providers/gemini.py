@@ -40,13 +40,14 @@ class GeminiProvider(TranslatingProvider):
         endpoint: The deployment to call (``endpoint.model`` is the Gemini model name,
             e.g. ``"gemini-2.5-flash"``).
         session: The gateway's pooled HTTP client.
-        system_role: ``False`` for a model that accepts no system instruction (Gemma).
+        system_role: ``False`` for a model that accepts no system instruction (Gemma);
+            ``None`` takes ``endpoint.system_role``.
     """
 
     name = "gemini"
 
     def __init__(
-        self, endpoint: Endpoint, session: aiohttp.ClientSession, *, system_role: bool = True
+        self, endpoint: Endpoint, session: aiohttp.ClientSession, *, system_role: bool | None = None
     ) -> None:
         super().__init__(endpoint, session, system_role=system_role)
         base = endpoint.base_url.rstrip("/")
