@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import httptools
 import orjson
 
-__all__ = ["Answer", "RecordedRequest", "VendorServer", "WireReply", "split_bytes"]
+__all__ = ["Answer", "RecordedRequest", "VendorServer", "WireReply", "serve_forever", "split_bytes"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ class _Connection(asyncio.Protocol):
     async def _serve(self) -> None:
         while True:
             request = await self.queue.get()
-            self.server.requests.append(request)
+            if self.server.record:
+                self.server.requests.append(request)
             item = self.server._next()
             reply = item if isinstance(item, WireReply) else item.render(request)
             await self._answer(reply)
@@ -180,14 +181,16 @@ class VendorServer:
 
     Args:
         default: What to answer once the script has run out.
+        record: Keep every request in :attr:`requests` (turn off for benchmarks).
 
     Attributes:
         requests: Every request received, in order.
         port: The bound port once started.
     """
 
-    def __init__(self, default: Answer | WireReply) -> None:
+    def __init__(self, default: Answer | WireReply, *, record: bool = True) -> None:
         self.port = 0
+        self.record = record
         self.requests: list[RecordedRequest] = []
         self._default = default
         self._script: deque[Answer | WireReply] = deque()
@@ -266,3 +269,14 @@ class VendorServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def serve_forever(server: VendorServer, port: int) -> None:
+    """Run ``server`` on ``port`` until interrupted, printing its base URL (for benchmarks)."""
+    server.port = port
+    server.start()
+    print(f"listening on {server.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()

@@ -28,6 +28,7 @@ from turnout.testing._vendor_server import (
     RecordedRequest,
     VendorServer,
     WireReply,
+    serve_forever,
     split_bytes,
 )
 
@@ -213,5 +214,15 @@ class AnthropicUpstream(VendorServer):
         default: What to answer once the script has run out (a short text answer).
     """
 
-    def __init__(self, default: AnthropicAnswer | WireReply | None = None) -> None:
-        super().__init__(default or AnthropicAnswer.text("Hello from the loopback."))
+    def __init__(
+        self, default: AnthropicAnswer | WireReply | None = None, *, record: bool = True
+    ) -> None:
+        super().__init__(
+            record=record, default=default or AnthropicAnswer.text("Hello from the loopback.")
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(AnthropicUpstream(record=False), int(sys.argv[1]) if len(sys.argv) > 1 else 0)

@@ -26,6 +26,7 @@ from turnout.testing._vendor_server import (
     RecordedRequest,
     VendorServer,
     WireReply,
+    serve_forever,
     split_bytes,
 )
 
@@ -181,5 +182,15 @@ class GeminiUpstream(VendorServer):
         default: What to answer once the script has run out (a short text answer).
     """
 
-    def __init__(self, default: GeminiAnswer | WireReply | None = None) -> None:
-        super().__init__(default or GeminiAnswer.text("Hello from the loopback."))
+    def __init__(
+        self, default: GeminiAnswer | WireReply | None = None, *, record: bool = True
+    ) -> None:
+        super().__init__(
+            record=record, default=default or GeminiAnswer.text("Hello from the loopback.")
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(GeminiUpstream(record=False), int(sys.argv[1]) if len(sys.argv) > 1 else 0)
