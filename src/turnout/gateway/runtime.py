@@ -111,6 +111,7 @@ def _endpoint(name: str, dep: DeploymentConfig, environ: Mapping[str, str]) -> E
         timeouts=Timeouts(t.connect_s, t.first_byte_s, t.idle_s, t.total_s),
         headers=dict(dep.headers),
         api_version=dep.api_version,
+        system_role=dep.system_role,
     )
 
 
