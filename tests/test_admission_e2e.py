@@ -268,7 +268,7 @@ def test_auth_route_and_rate_limit_errors(
         assert secret.split(".")[-1] not in out["metrics"]
     gw.stop()
     rows = ledger_rows(tmp_path)
-    codes = sorted(r.error_code for r in rows if r.status == "rejected")
+    codes = sorted(str(r.error_code) for r in rows if r.status == "rejected")
     assert codes == sorted(
         [
             "rate_limit_exceeded",

@@ -45,7 +45,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
     assert plain.startswith("sk-tn-") and "\n" not in plain
     assert "cannot be shown again" in err
     record = SqliteKeyStore(tmp_path / "turnout.db").verify(plain)
-    assert record is not None and record.allowed_routes == {"auto", "cheap"}
+    assert record is not None and record.allowed_routes == frozenset({"auto", "cheap"})
     assert record.limits.budget_period == "week" and record.metadata == {"team": "search"}
 
     secret = plain.split(".", 1)[1]

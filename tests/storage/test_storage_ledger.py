@@ -211,6 +211,6 @@ def test_postgres_ledger_round_trip() -> None:
     ledger.close()
     again = open_ledger(StorageConfig(url=POSTGRES_URL))
     assert hasattr(again, "get")
-    stored = again.get(request_id)  # type: ignore[attr-defined]
+    stored = again.get(request_id)
     again.close()
     assert stored == make_row(request_id, status="failed", cost_usd=None, prompt_text=None)
