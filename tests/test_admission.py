@@ -4,6 +4,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -391,3 +392,58 @@ async def test_from_config(tmp_path: Path) -> None:
     await no_admin.aclose()
     with pytest.raises(ConfigError, match="at least 16 characters; got 5"):
         Gatekeeper.from_config(storage, KeysConfig(admin_key_env="A"), environ={"A": "short"})
+
+
+def _process_worker(backend: str, db: str, plain: str, start: Any, out: Any) -> None:
+    async def go() -> str:
+        counters: Counters = (
+            SqliteCounters(Path(db).with_name("counters.db"))
+            if backend == "sqlite"
+            else RedisCounters(REDIS_URL)
+        )
+        keeper = Gatekeeper(SqliteKeyStore(db), counters)
+        principal = keeper.authenticate(bearer(plain))
+        start.wait()
+        try:
+            return (await run_wave(keeper, principal, 1))[0]
+        finally:
+            await keeper.aclose()
+
+    out.put(asyncio.run(go()))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_acceptance_budget_across_processes(backend: str, tmp_path: Path) -> None:
+    """8 processes (like gateway workers or replicas) share one key: 2 admitted, $0.008."""
+    if backend == "redis" and not redis_reachable():
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    import multiprocessing
+
+    db = tmp_path / "keys.db"
+    _, plain = SqliteKeyStore(db).create(KeySpec(name="t", limits=Limits(budget_usd=0.010)))
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(8), ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_worker, args=(backend, str(db), plain, start, out))
+        for _ in range(8)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+        assert p.exitcode == 0
+    assert results.count("ok") == 2 and results.count("budget_exceeded") == 6, results
+
+    async def spent() -> float | None:
+        counters: Counters = (
+            SqliteCounters(tmp_path / "counters.db")
+            if backend == "sqlite"
+            else RedisCounters(REDIS_URL)
+        )
+        keeper = Gatekeeper(SqliteKeyStore(db), counters)
+        value = await keeper.spent_usd(keeper.authenticate(bearer(plain)))
+        await keeper.aclose()
+        return value
+
+    assert asyncio.run(spent()) == pytest.approx(0.008)
