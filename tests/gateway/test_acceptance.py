@@ -11,8 +11,8 @@ import time
 import httpx
 import openai
 import pytest
+from gateway_helpers import base_config, deployment
 
-from tests.gateway.conftest import base_config, deployment
 from turnout.testing.upstream import Reply, content_chunk
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -292,7 +292,7 @@ def test_inbound_credentials_are_never_forwarded(upstreams, gateway):
         ),
         (b'{"model": "auto", "messages": [{"role": "user", "content": 5}]}', 400, "invalid_type"),
         (
-            b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": "9"}',
+            b'{"model": "auto", "max_tokens": "9", "messages": [{"role": "user", "content": ""}]}',
             400,
             "invalid_type",
         ),
