@@ -137,7 +137,10 @@ def load_datasets(
                 continue
             unique = sorted(set(prompts))
             rng.shuffle(unique)
-            rows += [(p, category, f"{dataset}/{task}") for p in unique[:max_per_task]]
+            # routellm splits MMLU into 57 subjects: a smaller cap each keeps MMLU from
+            # swamping knowledge_qa.
+            cap = max_per_task // 6 if task.startswith("mmlu/") else max_per_task
+            rows += [(p, category, f"{dataset}/{task}") for p in unique[:cap]]
     return rows, difficulty
 
 
@@ -191,8 +194,10 @@ def fit(
     idf = np.log((1 + n) / (1 + np.array([df[t] for t in terms_kept], dtype=np.float64))) + 1
     x = build_matrix(docs, vocabulary, idf)
     y = np.array([CATEGORIES.index(c) for _, c, _ in train])  # type: ignore[arg-type]
+    # Hand-written prompts look like real traffic more than benchmark items do.
+    weight = np.array([args.handwritten_weight if s == "handwritten" else 1.0 for *_, s in train])
     clf = LogisticRegression(C=args.c, class_weight="balanced", max_iter=3000)
-    clf.fit(x, y)
+    clf.fit(x, y, sample_weight=weight)
     scored = [i for i, (p, _, _) in enumerate(train) if p in difficulty]
     ridge = Ridge(alpha=args.ridge_alpha)
     ridge.fit(x[scored], np.array([difficulty[train[i][0]] for i in scored]))
@@ -285,10 +290,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--max-per-task", type=int, default=300)
-    parser.add_argument("--min-df", type=int, default=2)
+    parser.add_argument("--min-df", type=int, default=3)
     parser.add_argument("-c", type=float, default=10.0)
     parser.add_argument("--ridge-alpha", type=float, default=1.0)
     parser.add_argument("--threshold", type=float, default=0.4)
+    parser.add_argument("--handwritten-weight", type=float, default=3.0)
     parser.add_argument("--no-write", action="store_true", help="report only")
     args = parser.parse_args()
 
