@@ -111,19 +111,16 @@ def test_failed_and_unpriced_rows_survive_a_restart(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_rows_are_batched_and_append_is_cheap(tmp_path: Path) -> None:
+def test_rows_are_batched(tmp_path: Path) -> None:
+    # Speed is measured by benchmarks/storage_overhead.py, not here.
     ledger = SqliteLedger(tmp_path / "ledger.db", flush_interval_s=0.2, batch_rows=1000)
     n = 5000
-    t0 = time.perf_counter()
     for i in range(n):
         ledger.append(make_row(f"r{i}"))
-    append_s = time.perf_counter() - t0
     ledger.flush()
     assert ledger.rows_written == n
     assert len(ledger.recent(n + 1)) == n
     ledger.close()
-    # Generous bound: enqueueing must not do I/O (50 us per row even on a loaded machine).
-    assert append_s / n < 50e-6
 
 
 def test_interval_flush_without_explicit_flush(tmp_path: Path) -> None:
