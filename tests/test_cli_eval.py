@@ -103,6 +103,19 @@ def test_eval_cross_task_split(tmp_path: Path) -> None:
         (["--predictor", "toy-first-word", "--test-size", "1.5"], "--test-size must be in"),
         (["--predictor", "toy-first-word", "--test-task", "qa"], "needs --split cross-task"),
         (
+            [
+                "--predictor",
+                "toy-first-word",
+                "--split",
+                "cross-task",
+                "--test-task",
+                "qa",
+                "--folds",
+                "3",
+            ],
+            "exclude each other",
+        ),
+        (
             ["--predictor", "toy-first-word", "--split", "cross-task", "--test-task", "zzz"],
             "matches no task",
         ),
@@ -118,3 +131,23 @@ def test_eval_malformed_data_names_the_line(tmp_path: Path) -> None:
     bad.write_text('{"prompt_id": "a", "prompt": "x", "task": "t", "model": "m", "score": 2}\n')
     code, _, stderr = _run("--data", str(bad), "--quiet")
     assert code == 2 and f"{bad}:1: field `score`" in stderr
+
+
+@pytest.mark.usefixtures("toy_registry")
+def test_eval_folds(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    code, _, stderr = _run(
+        "--data",
+        str(FIXTURE),
+        "--predictor",
+        "toy-first-word",
+        "--folds",
+        "3",
+        "--json",
+        str(out),
+        "--points",
+        "4",
+    )
+    assert code == 0, stderr
+    data = json.loads(out.read_text())
+    assert data["folds"] == 3 and data["n_test_prompts"] == 37

@@ -162,3 +162,36 @@ def test_evaluate_end_to_end_on_the_fixture() -> None:
     for key in ("apgr", "cpt50", "cpt80", "aiq", "savings_at_parity", "savings_at_95"):
         assert key in toy
     assert "| toy |" in report.to_markdown()
+
+
+def test_cross_fitted_evaluation_scores_every_prompt_once() -> None:
+    table = load_outcomes(FIXTURE)
+    fits: list[int] = []
+
+    class CountingPredictor(FirstWordPredictor):
+        def fit(self, prompts, scores, models):  # type: ignore[no-untyped-def]
+            fits.append(len(prompts))
+            return super().fit(prompts, scores, models)
+
+    report = evaluate(
+        table,
+        [RouterSpec("toy", CountingPredictor)],
+        policy_factory=ToyUtilityPolicy,
+        folds=3,
+        n_points=5,
+    )
+    assert len(fits) == 3 and report.n_test_prompts == table.n_prompts
+    assert report.split == "random (3-fold)" and report.to_json()["folds"] == 3
+    # the curve covers all prompts; per benchmark ("code", "qa") each gets its own baselines
+    toy = report.to_json()["routers"]["toy"]
+    assert set(toy["by_benchmark"]) == {"code", "qa"}
+    assert toy["by_benchmark"]["code"]["n_prompts"] == 12
+    loto = evaluate(
+        table,
+        [RouterSpec("toy", FirstWordPredictor)],
+        policy_factory=ToyUtilityPolicy,
+        split="cross-task",
+        folds=2,
+        n_points=5,
+    )
+    assert loto.test_tasks == ("code", "qa") and loto.split == "cross-task (leave-one-task-out)"

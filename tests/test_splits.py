@@ -5,6 +5,9 @@ import pytest
 
 from turnout.evaluation import (
     OutcomeTable,
+    concat_tables,
+    kfold_by_prompt,
+    leave_one_task_out,
     load_outcomes,
     split_by_prompt,
     split_cross_task,
@@ -94,3 +97,33 @@ def test_cross_task_errors(table: OutcomeTable) -> None:
         split_cross_task(table.subset([0, 1]))
     with pytest.raises(ValueError, match="empty train or test side"):
         split_cross_task(table, test_tasks=["qa", "code"])
+
+
+def test_kfold_partitions_rows_by_text(table: OutcomeTable) -> None:
+    parts = kfold_by_prompt(table, k=4, seed=2)
+    tests = np.concatenate([p.test_indices for p in parts])
+    assert sorted(tests.tolist()) == list(range(table.n_prompts))
+    for p in parts:
+        assert set(p.train.prompts).isdisjoint(p.test.prompts)
+        assert len(p.train_indices) + len(p.test_indices) == table.n_prompts
+    # 36 distinct texts dealt to 4 folds: 9 each
+    assert [len(set(p.test.prompts)) for p in parts] == [9, 9, 9, 9]
+    with pytest.raises(ValueError, match="`k` must be an integer >= 2"):
+        kfold_by_prompt(table, k=1)
+
+
+def test_leave_one_task_out(table: OutcomeTable) -> None:
+    parts = leave_one_task_out(table)
+    assert [p.test_tasks for p in parts] == [("code",), ("qa",)]
+    assert sum(p.test.n_prompts for p in parts) == table.n_prompts
+
+
+def test_concat_tables_round_trips_a_split(table: OutcomeTable) -> None:
+    parts = kfold_by_prompt(table, k=3)
+    joined = concat_tables([p.test for p in parts])
+    order = np.concatenate([p.test_indices for p in parts])
+    assert joined.prompt_ids == tuple(table.prompt_ids[i] for i in order)
+    np.testing.assert_array_equal(joined.cost_usd, table.cost_usd[order])
+    assert joined.responses is not None
+    with pytest.raises(ValueError, match="at least one table"):
+        concat_tables([])

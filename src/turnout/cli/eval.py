@@ -91,6 +91,15 @@ def eval_command(
     test_size: Annotated[
         float, typer.Option("--test-size", help="Share of prompt texts held out (random split).")
     ] = 0.2,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            help="K >= 2: with --split random, K-fold cross-fitting (every prompt held out "
+            "once); with --split cross-task, leave-one-task-out. 1: a single split.",
+            min=1,
+        ),
+    ] = 1,
     points: Annotated[
         int, typer.Option("--points", help="Willingness-to-pay values per curve.", min=2)
     ] = 48,
@@ -112,6 +121,8 @@ def eval_command(
         raise _fail(f"--test-size must be in (0, 1); got {test_size}")
     if test_task and split != "cross-task":
         raise _fail("--test-task needs --split cross-task")
+    if test_task and folds > 1:
+        raise _fail("--test-task and --folds > 1 exclude each other (leave-one-task-out)")
     try:
         table = load_outcomes(data)
         names = predictor or default_predictor_names()
@@ -126,6 +137,7 @@ def eval_command(
                 seed=seed,
                 test_size=test_size,
                 test_tasks=test_task or None,
+                folds=folds,
                 n_points=points,
                 dataset=str(data),
                 progress=progress,

@@ -5,10 +5,18 @@ from turnout.evaluation.datasets import (
     CostKind,
     ModelPrice,
     OutcomeTable,
+    concat_tables,
     load_outcomes,
     read_prices,
 )
-from turnout.evaluation.splits import Split, split_by_prompt, split_cross_task, top_level_task
+from turnout.evaluation.splits import (
+    Split,
+    kfold_by_prompt,
+    leave_one_task_out,
+    split_by_prompt,
+    split_cross_task,
+    top_level_task,
+)
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -16,6 +24,9 @@ __all__ = [
     "ModelPrice",
     "OutcomeTable",
     "Split",
+    "concat_tables",
+    "kfold_by_prompt",
+    "leave_one_task_out",
     "load_outcomes",
     "read_prices",
     "split_by_prompt",

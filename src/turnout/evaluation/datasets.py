@@ -62,6 +62,7 @@ __all__ = [
     "CostKind",
     "ModelPrice",
     "OutcomeTable",
+    "concat_tables",
     "load_outcomes",
     "read_prices",
 ]
@@ -225,6 +226,47 @@ class OutcomeTable:
             else:
                 cards[model] = ModelCard(id=model, provider="dataset", **fields)
         return Catalog(cards.values(), version=base.version if base is not None else "")
+
+
+def concat_tables(tables: Sequence[OutcomeTable]) -> OutcomeTable:
+    """Stack tables with the same models row-wise (e.g. the test folds of a k-fold split).
+
+    Raises:
+        ValueError: If ``tables`` is empty or their models differ.
+    """
+    if not tables:
+        raise ValueError("`tables` must hold at least one table; got none")
+    models = tables[0].models
+    for t in tables[1:]:
+        if t.models != models:
+            raise ValueError(f"tables must share one model list; got {models} and {t.models}")
+    responses = None
+    if any(t.responses is not None for t in tables):
+        responses = tuple(
+            row
+            for t in tables
+            for row in (t.responses or tuple((None,) * len(models) for _ in t.prompt_ids))
+        )
+
+    def cat(name: str) -> Any:
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    return OutcomeTable(
+        prompt_ids=tuple(x for t in tables for x in t.prompt_ids),
+        prompts=tuple(x for t in tables for x in t.prompts),
+        tasks=tuple(x for t in tables for x in t.tasks),
+        models=models,
+        scores=cat("scores"),
+        input_tokens=cat("input_tokens"),
+        output_tokens=cat("output_tokens"),
+        cost_usd=cat("cost_usd"),
+        cost_recorded=cat("cost_recorded"),
+        tokens_recorded=cat("tokens_recorded"),
+        responses=responses,
+        contaminated=cat("contaminated"),
+        prices=tables[0].prices,
+        source=tables[0].source,
+    )
 
 
 def read_prices(path: str | Path) -> dict[str, ModelPrice]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from turnout.evaluation.datasets import OutcomeTable
+from turnout.evaluation.datasets import OutcomeTable, concat_tables
 from turnout.features import count_message_tokens
 from turnout.policies.base import Policy
 from turnout.router import Router
@@ -31,6 +31,7 @@ __all__ = [
     "replay",
     "requests_for",
     "sweep",
+    "sweep_parts",
     "willingness_grid",
 ]
 
@@ -233,17 +234,72 @@ def sweep(
     Returns:
         The curve, one point per grid value.
     """
-    requests = requests_for(table.prompts)
-    quality = router.predict_quality(table.prompts)
-    out = router.predict_output_tokens(table.prompts)
+    curve, _ = sweep_parts(
+        [(router, table)],
+        policy_factory,
+        grid=grid,
+        n_points=n_points,
+        name=name,
+        progress=progress,
+    )
+    return curve
+
+
+def sweep_parts(
+    parts: Sequence[tuple[Router, OutcomeTable]],
+    policy_factory: PolicyFactory,
+    *,
+    grid: Sequence[float] | None = None,
+    n_points: int = 48,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[RouterCurve, OutcomeTable]:
+    """One curve over several (router, held-out table) pairs, e.g. the folds of cross-fitting.
+
+    Every part is replayed with its own router at the same willingness-to-pay values (the grid
+    comes from all parts' predictions together); the choices are concatenated in part order.
+
+    Args:
+        parts: ``(router, table)`` pairs; all tables share one model list.
+        policy_factory: As in :func:`sweep`.
+        grid: As in :func:`sweep`.
+        n_points: As in :func:`sweep`.
+        name: Label of the curve; defaults to the first router's name.
+        progress: As in :func:`sweep`.
+
+    Returns:
+        The curve and the concatenated table it was measured on.
+
+    Raises:
+        ValueError: If ``parts`` is empty or the tables' models differ.
+    """
+    if not parts:
+        raise ValueError("`parts` must hold at least one (router, table) pair; got none")
+    table = concat_tables([t for _, t in parts])
+    prepared = []
+    for router, part in parts:
+        requests = requests_for(part.prompts)
+        quality = router.predict_quality(part.prompts)
+        out = router.predict_output_tokens(part.prompts)
+        prepared.append((router, part, requests, quality, out))
     if grid is None:
-        grid_values = willingness_grid(quality, _predicted_cost(router, requests, out), n_points)
+        q_all = np.concatenate([np.asarray(q, dtype=np.float64) for _, _, _, q, _ in prepared])
+        c_all = np.concatenate([_predicted_cost(r, rq, o) for r, _, rq, _, o in prepared])
+        grid_values = willingness_grid(q_all, c_all, n_points)
     else:
         grid_values = np.asarray(grid, dtype=np.float64)
     rows = []
     for i, wtp in enumerate(grid_values):
-        routed = router.with_policy(policy_factory(float(wtp)))
-        rows.append(replay(routed, table, requests=requests, quality=quality, output_tokens=out))
+        policy = policy_factory(float(wtp))
+        rows.append(
+            np.concatenate(
+                [
+                    replay(r.with_policy(policy), part, requests=rq, quality=q, output_tokens=o)
+                    for r, part, rq, q, o in prepared
+                ]
+            )
+        )
         if progress is not None:
             progress(i + 1, len(grid_values))
-    return RouterCurve.from_choices(name or router.name, table, np.stack(rows), grid_values)
+    label = name or parts[0][0].name
+    return RouterCurve.from_choices(label, table, np.stack(rows), grid_values), table

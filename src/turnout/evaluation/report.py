@@ -54,6 +54,8 @@ class EvalReport:
         routers: Metrics of each replayed router, in the order given.
         train_s: Training time of each router's predictor, seconds.
         extra: Free-form notes carried into the JSON.
+        by_benchmark: Per router, its metrics on each top-level task of the test split
+            (each with that task's own baselines); empty with a single task.
     """
 
     dataset: str
@@ -69,6 +71,7 @@ class EvalReport:
     routers: tuple[RouterSummary, ...]
     train_s: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    by_benchmark: Mapping[str, Mapping[str, RouterSummary]] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- JSON
     def _summary_json(self, s: RouterSummary) -> dict[str, Any]:
@@ -115,6 +118,9 @@ class EvalReport:
             }
         if s.name in self.train_s:
             out["train_s"] = round(self.train_s[s.name], 3)
+        groups = self.by_benchmark.get(s.name, {}) if s is not self.random_mix else {}
+        if groups:
+            out["by_benchmark"] = {g: _metrics_json(b) for g, b in groups.items()}
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -193,6 +199,28 @@ class EvalReport:
         rows.append(["oracle", _fmt(b.oracle.quality), f"{b.oracle.cost_usd:.3g}", "limit"])
         return rows
 
+    def benchmark_rows(self) -> list[list[str]]:
+        """Rows (header first) of each router's metrics per top-level task (benchmark)."""
+        rows = [
+            ["router", "benchmark", "prompts", "APGR", "CPT(50%)", "CPT(80%)", "@95%", "@parity"]
+        ]
+        for name, groups in self.by_benchmark.items():
+            for group, s in groups.items():
+                n = len(s.curve.choices[0]) if s.curve is not None else 0
+                rows.append(
+                    [
+                        name,
+                        group,
+                        str(n),
+                        _fmt(s.apgr),
+                        _pct(s.cpt50),
+                        _pct(s.cpt80),
+                        _pct(s.savings_at_95),
+                        _pct(s.savings_at_parity),
+                    ]
+                )
+        return rows
+
     def header_lines(self) -> list[str]:
         """The context of the numbers: data, split, sizes, best single model, cost kind."""
         b = self.baselines
@@ -211,6 +239,9 @@ class EvalReport:
         """The report as markdown: context lines, summary table, baselines, per-task table."""
         lines = [f"- {line}" for line in self.header_lines()]
         lines += ["", *_md_table(self.rows()), "", *_md_table(self.model_rows())]
+        if any(self.by_benchmark.values()):
+            lines += ["", "Per benchmark (each with its own best single and cheapest model):", ""]
+            lines += _md_table(self.benchmark_rows())
         if per_task and self.routers and self.routers[0].per_task:
             first = self.routers[0]
             lines += ["", f"Per task, {first.name} at its operating point:", ""]
@@ -244,6 +275,20 @@ class EvalReport:
         from turnout.evaluation.plot import plot_report
 
         plot_report(self, Path(path), title=title)
+
+
+def _metrics_json(s: RouterSummary) -> dict[str, Any]:
+    return {
+        "apgr": _num(s.apgr),
+        "cpt50": _num(s.cpt50),
+        "cpt80": _num(s.cpt80),
+        "aiq": _num(s.aiq),
+        "savings_at_parity": _num(s.savings_at_parity),
+        "savings_at_95": _num(s.savings_at_95),
+        "savings_at_97": _num(s.savings_at_97),
+        "max_quality": _num(s.max_quality),
+        "n_prompts": len(s.curve.choices[0]) if s.curve is not None else None,
+    }
 
 
 def _md_table(rows: Sequence[Sequence[str]]) -> list[str]:

@@ -20,7 +20,14 @@ import numpy.typing as npt
 
 from turnout.evaluation.datasets import OutcomeTable
 
-__all__ = ["Split", "split_by_prompt", "split_cross_task", "top_level_task"]
+__all__ = [
+    "Split",
+    "kfold_by_prompt",
+    "leave_one_task_out",
+    "split_by_prompt",
+    "split_cross_task",
+    "top_level_task",
+]
 
 IntArray = npt.NDArray[np.intp]
 
@@ -158,3 +165,36 @@ def split_cross_task(
     if not test_mask.any() or not train_mask.any():
         raise ValueError(f"holding out {list(names)} leaves an empty train or test side")
     return _make(table, test_mask, train_mask, names)
+
+
+def kfold_by_prompt(table: OutcomeTable, k: int = 5, seed: int = 0) -> list[Split]:
+    """``k`` splits whose test sides partition the table, by prompt text (cross-fitting).
+
+    Distinct texts are ordered by the same seeded hash as :func:`split_by_prompt` and dealt
+    to folds in turn; every row of one text lands in the same fold. Evaluating each fold's
+    router on its own test side scores every prompt with a router that never saw it.
+
+    Raises:
+        ValueError: If ``k < 2`` or the table has fewer than ``k`` distinct texts.
+    """
+    texts = sorted(set(table.prompts), key=lambda t: _text_key(t, seed))
+    if k < 2 or len(texts) < k:
+        raise ValueError(
+            f"`k` must be an integer >= 2 and at most the {len(texts)} distinct prompt texts; "
+            f"got {k}"
+        )
+    fold_of = {t: i % k for i, t in enumerate(texts)}
+    folds = np.array([fold_of[p] for p in table.prompts])
+    return [_make(table, folds == f, folds != f) for f in range(k)]
+
+
+def leave_one_task_out(table: OutcomeTable) -> list[Split]:
+    """One cross-task split per top-level task, each holding out that task alone.
+
+    Raises:
+        ValueError: If the table has fewer than two top-level tasks.
+    """
+    tops = sorted({top_level_task(t) for t in table.tasks})
+    if len(tops) < 2:
+        raise ValueError(f"leave-one-task-out needs at least 2 top-level tasks; got {tops}")
+    return [split_cross_task(table, test_tasks=[top]) for top in tops]
