@@ -91,6 +91,8 @@ class RouteDecision:
         reason: One line saying why this model.
         route: The route alias the request came in on, if any.
         signals: Request signals the decision was based on (category, difficulty, ...).
+        rule: The declarative rule that set candidates and policy (``turnout.rules``): its
+            name and, for each earlier rule, why it did not match; empty without rules.
     """
 
     model: str
@@ -101,6 +103,7 @@ class RouteDecision:
     reason: str
     route: str | None = None
     signals: Mapping[str, Any] = field(default_factory=dict)
+    rule: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ranked(self) -> tuple[str, ...]:
@@ -139,6 +142,7 @@ class RouteDecision:
             ],
             "removed": [{"model": r.model, "reason": r.reason} for r in self.removed],
             "signals": dict(self.signals),
+            "rule": dict(self.rule),
         }
 
 
