@@ -119,6 +119,7 @@ def test_rows_are_batched(tmp_path: Path) -> None:
         ledger.append(make_row(f"r{i}"))
     ledger.flush()
     assert ledger.rows_written == n
+    assert ledger.batches_written <= 10  # 1000 rows per transaction, not one per row
     assert len(ledger.recent(n + 1)) == n
     ledger.close()
 

@@ -150,6 +150,11 @@ class BatchLedger:
         batch_rows: Most rows per write.
         dead_letter_path: JSON-lines file for rows that could not be written.
         store_prompts: If False, ``prompt_text`` is dropped before the row is queued.
+
+    Attributes:
+        rows_written: Rows stored so far.
+        batches_written: Transactions (batches) that stored them.
+        rows_failed: Rows that could not be stored (sent to the dead-letter file).
     """
 
     def __init__(
@@ -165,6 +170,7 @@ class BatchLedger:
         self.dead_letter_path = dead_letter_path
         self.store_prompts = store_prompts
         self.rows_written = 0
+        self.batches_written = 0
         self.rows_failed = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = False
@@ -268,6 +274,7 @@ class BatchLedger:
                 self._dead_letter(rows, exc)
                 return
             self.rows_written += len(rows)
+            self.batches_written += 1
             return
 
     def _dead_letter(self, rows: list[LedgerRow], exc: Exception) -> None:
