@@ -5,4 +5,5 @@ from turnout.cli import (
     eval,  # noqa: F401
     keys,  # noqa: F401
     models,  # noqa: F401
+    serve,  # noqa: F401
 )
