@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from turnout.catalog import Catalog, ModelCard, format_validation_error
+from turnout.catalog import Catalog, ModelCard
 from turnout.errors import ConfigError
 from turnout.storage.config import KeysConfig, StorageConfig
 
@@ -145,7 +145,7 @@ class DeploymentConfig(_Strict):
     def _no_credential_headers(cls, value: dict[str, str]) -> dict[str, str]:
         bad = sorted(h for h in value if h.lower() in _FORBIDDEN_HEADER_NAMES)
         if bad:
-            raise ValueError(f"must not set credential or host headers; got {bad}")
+            raise ValueError(f"must not set credential or host headers: {bad}")
         return value
 
     @property
@@ -281,6 +281,32 @@ class GatewayConfig(_Strict):
         return out
 
 
+_SECRET_FIELDS = frozenset({"api_key_env", "headers"})
+
+
+def _format_errors(error: ValidationError) -> list[str]:
+    """One line per problem: dotted path, message, and the bad value (hidden for secrets)."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            name = str(item["loc"][-1]).lower()
+            secret = any(w in name for w in ("key", "secret", "token", "password", "auth"))
+            shown = (
+                "value not shown: it may be a secret" if secret else f"got {item.get('input')!r}"
+            )
+            lines.append(f"{loc}: unknown key ({shown})")
+            continue
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if any(str(p) in _SECRET_FIELDS for p in item["loc"]):
+            lines.append(f"{loc}: {message} (value not shown: it may be a secret)")
+        elif "got " in message:
+            lines.append(f"{loc}: {message}")
+        else:
+            lines.append(f"{loc}: {message} (got {item.get('input')!r})")
+    return lines
+
+
 def _read_yaml(path: str | Path) -> tuple[Any, list[str]]:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -366,7 +392,7 @@ def check_config(
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        return None, format_validation_error(exc)
+        return None, _format_errors(exc)
     base_dir = Path(path).resolve().parent
     return config, _cross_check(config, base_dir, environ)
 
