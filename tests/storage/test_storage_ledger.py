@@ -16,7 +16,7 @@ from turnout.storage.base import Attempt, LedgerRow
 from turnout.storage.config import StorageConfig
 from turnout.storage.factory import open_ledger
 from turnout.storage.ledger import MemoryLedger, SqliteLedger
-from turnout.types import Usage
+from turnout.types import CandidateScore, Removal, RouteDecision, Usage
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -212,3 +212,21 @@ def test_postgres_ledger_round_trip() -> None:
     stored = again.get(request_id)
     again.close()
     assert stored == make_row(request_id, status="failed", cost_usd=None, prompt_text=None)
+
+
+def test_decision_object_is_serialised_on_the_writer(tmp_path: Path) -> None:
+    decision = RouteDecision(
+        model="gpt-4o-mini",
+        fallbacks=("gpt-4o",),
+        candidates=(CandidateScore("gpt-4o-mini", 0.8, 0.0002, 1.5, 300.0, 0.7),),
+        removed=(Removal("tiny", "context window 4096 < 10000 tokens"),),
+        policy="cheapest",
+        reason="cheapest eligible",
+        route="auto",
+    )
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ledger.append(make_row("with-object", decision=decision))
+    ledger.flush()
+    stored = ledger.get("with-object")
+    ledger.close()
+    assert stored is not None and stored.decision == decision.to_dict()

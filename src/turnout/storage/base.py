@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from turnout.types import Usage
+from turnout.types import RouteDecision, Usage
 
 __all__ = [
     "Attempt",
@@ -116,7 +116,9 @@ class LedgerRow:
         route: Route alias (or concrete model) the caller asked for.
         model: Model that answered (or was last tried), if any.
         deployment: Deployment that answered (or was last tried), if any.
-        decision: The router's decision as JSON (:meth:`turnout.types.RouteDecision.to_dict`).
+        decision: The router's decision: the :class:`~turnout.types.RouteDecision` itself
+            (turned into JSON on the writer thread, off the event loop) or its
+            :meth:`~turnout.types.RouteDecision.to_dict`; rows read back hold the dict.
         attempts: Every upstream call, in order.
         usage: Normalised tokens (``usage.estimated`` when turnout counted them itself).
         cost_usd: Cost in USD; ``None`` means unpriced (never a guessed $0).
@@ -139,7 +141,7 @@ class LedgerRow:
     route: str | None = None
     model: str | None = None
     deployment: str | None = None
-    decision: Mapping[str, Any] | None = None
+    decision: Mapping[str, Any] | RouteDecision | None = None
     attempts: Sequence[Attempt] = ()
     usage: Usage | None = None
     cost_usd: float | None = None

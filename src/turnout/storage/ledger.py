@@ -19,7 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from turnout.errors import StorageError
 from turnout.storage._sqlite import connect
 from turnout.storage.base import Attempt, LedgerRow
-from turnout.types import Usage
+from turnout.types import RouteDecision, Usage
 
 __all__ = ["BatchLedger", "MemoryLedger", "SqliteLedger", "row_from_record", "row_to_record"]
 
@@ -62,6 +62,14 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
+def _decision_json(decision: Mapping[str, Any] | RouteDecision | None) -> str | None:
+    if decision is None:
+        return None
+    if isinstance(decision, RouteDecision):
+        decision = decision.to_dict()
+    return json.dumps(decision, default=str)
+
+
 def row_to_record(row: LedgerRow) -> tuple[Any, ...]:
     """Flatten ``row`` into column values in :data:`COLUMNS` order (JSON for nested parts)."""
     usage = row.usage
@@ -74,7 +82,7 @@ def row_to_record(row: LedgerRow) -> tuple[Any, ...]:
         row.route,
         row.model,
         row.deployment,
-        None if row.decision is None else json.dumps(row.decision, default=str),
+        _decision_json(row.decision),
         json.dumps([a.to_dict() for a in row.attempts]),
         None if usage is None else usage.input_tokens,
         None if usage is None else usage.cached_input_tokens,
