@@ -75,8 +75,10 @@ class AnthropicAnswer:
         json_piece_chars: Characters per ``input_json_delta`` fragment.
         pings: Send an ``event: ping`` after the first block starts.
         comment: Also send an SSE comment line (``: keep-alive``) before the first event.
-        stream_error: If set, ``(kind, message)`` of an ``error`` event sent after the first
-            content block instead of finishing.
+        stream_error: If set, ``(kind, message)`` of an ``error`` event sent after
+            ``stream_error_after`` content blocks instead of finishing.
+        stream_error_after: Content blocks streamed before ``stream_error`` (0: right after
+            ``message_start``, before any content).
         split_bytes: If set, the stream body is cut into pieces of this many bytes
             (splitting events and UTF-8 characters across reads).
         piece_delay_s: Pause between stream pieces, seconds.
@@ -96,6 +98,7 @@ class AnthropicAnswer:
     pings: bool = True
     comment: bool = False
     stream_error: tuple[str, str] | None = None
+    stream_error_after: int = 1
     split_bytes: int | None = None
     piece_delay_s: float = 0.0
     model: str = "claude-loopback"
@@ -128,13 +131,17 @@ class AnthropicAnswer:
         message = {**self.message(), "content": [], "stop_reason": None, "usage": start_usage}
         out = [sse_event("message_start", {"type": "message_start", "message": message})]
         for index, block in enumerate(self.content):
-            out += self._block_events(index, block)
-            if index == 0 and self.pings:
-                out.append(sse_event("ping", {"type": "ping"}))
-            if index == 0 and self.stream_error is not None:
+            if self.stream_error is not None and index == self.stream_error_after:
                 kind, text = self.stream_error
                 error = {"type": "error", "error": {"type": kind, "message": text}}
                 return out + [sse_event("error", error)]
+            out += self._block_events(index, block)
+            if index == 0 and self.pings:
+                out.append(sse_event("ping", {"type": "ping"}))
+        if self.stream_error is not None:
+            kind, text = self.stream_error
+            error = {"type": "error", "error": {"type": kind, "message": text}}
+            return out + [sse_event("error", error)]
         delta_usage = dict(self.delta_usage or {"output_tokens": self.usage["output_tokens"]})
         out.append(
             sse_event(
