@@ -29,7 +29,8 @@ Note for the gateway (how to call storage; see also :mod:`turnout.gateway.admiss
     except BaseException:
         await admission.release()                 # or settle the partial cost
         raise
-    ledger.append(LedgerRow(...))                 # cheap: enqueues; written in batches
+    ledger.append(LedgerRow(..., decision=decision))  # cheap: enqueues; written in batches;
+                                  # pass the RouteDecision itself: to_dict runs off the loop
 
     # at shutdown
     ledger.close(); await gatekeeper.aclose()
