@@ -1,19 +1,46 @@
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from turnout.storage.base import KeySpec, KeyStore, Limits
 from turnout.storage.keys import KEY_PREFIX, MemoryKeyStore, SqliteKeyStore, mask_key, parse_key
+from turnout.storage.postgres import PostgresKeyStore
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> KeyStore:
+def postgres_reachable() -> bool:
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
     if request.param == "sqlite":
-        return SqliteKeyStore(tmp_path / "keys.db")
-    return MemoryKeyStore()
+        yield SqliteKeyStore(tmp_path / "keys.db")
+    elif request.param == "memory":
+        yield MemoryKeyStore()
+    else:
+        if not postgres_reachable():
+            pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+        # A fresh table per test: the keys live in a schema of their own.
+        schema = "keys_" + secrets.token_hex(4)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        pg = PostgresKeyStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+        yield pg
+        pg.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 SPEC = KeySpec(
@@ -109,3 +136,16 @@ def test_seconds_budget_period_round_trips(tmp_path: Path) -> None:
     found = store.verify(plain)
     assert found is not None and found.limits.budget_period == 3600
     assert found.allowed_routes is None
+
+
+def test_open_key_store_by_url(tmp_path: Path) -> None:
+    from turnout.storage.config import StorageConfig
+    from turnout.storage.factory import open_key_store
+
+    assert isinstance(open_key_store(StorageConfig(url="memory://")), MemoryKeyStore)
+    store = open_key_store(StorageConfig(url="memory://", keys_url=f"sqlite:///{tmp_path}/k.db"))
+    assert isinstance(store, SqliteKeyStore)
+    if postgres_reachable():
+        pg = open_key_store(StorageConfig(url=POSTGRES_URL))
+        assert isinstance(pg, PostgresKeyStore)
+        pg.close()

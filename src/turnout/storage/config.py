@@ -3,7 +3,7 @@
 Example::
 
     storage:
-      url: sqlite:///var/lib/turnout/turnout.db   # ledger + keys (postgresql://... for the ledger)
+      url: sqlite:////var/lib/turnout/turnout.db  # ledger + keys (or postgresql://...)
       counters_url: memory://                     # or redis://127.0.0.1:6379/0 for replicas
       store_prompts: false                        # prompt text is not stored unless enabled
       ledger_flush_interval_ms: 50
@@ -34,11 +34,10 @@ class StorageConfig(BaseModel):
     """Where the ledger, keys and counters live.
 
     Attributes:
-        url: Ledger and key store: ``sqlite:///relative/or//absolute.db`` (WAL mode),
-            ``postgresql://user@host/db`` (ledger only; keys stay in SQLite at ``keys_url``),
-            or ``memory://`` (tests).
-        keys_url: Key store URL if different from ``url`` (must be ``sqlite://`` or
-            ``memory://``); default: ``url`` when it is SQLite.
+        url: Ledger and key store: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``
+            (WAL mode; relative to the working directory), ``postgresql://user@host/db``
+            (many replicas), or ``memory://`` (tests).
+        keys_url: Key store URL if different from ``url`` (same schemes).
         counters_url: Rate-limit and budget counters: ``memory://`` (one process),
             ``sqlite://`` (one machine, several workers) or ``redis://host:port/db``.
         store_prompts: Store the prompt text in the ledger.

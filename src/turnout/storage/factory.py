@@ -1,13 +1,13 @@
 """Open the configured ledger, key store and counters from their URLs.
 
-==============================  ================  ===============  ===================
-URL                             ledger            key store        counters
-==============================  ================  ===============  ===================
-``sqlite:///path/turnout.db``   SqliteLedger      SqliteKeyStore   SqliteCounters
-``postgresql://user@host/db``   PostgresLedger    (use keys_url)   --
-``redis://host:6379/0``         --                --               RedisCounters
-``memory://``                   MemoryLedger      MemoryKeyStore   MemoryCounters
-==============================  ================  ===============  ===================
+==============================  ==============  ================  ==============
+URL                             ledger          key store         counters
+==============================  ==============  ================  ==============
+``sqlite:///path/turnout.db``   SqliteLedger    SqliteKeyStore    SqliteCounters
+``postgresql://user@host/db``   PostgresLedger  PostgresKeyStore  --
+``redis://host:6379/0``         --              --                RedisCounters
+``memory://``                   MemoryLedger    MemoryKeyStore    MemoryCounters
+==============================  ==============  ================  ==============
 """
 
 from __future__ import annotations
@@ -52,20 +52,21 @@ def open_ledger(config: StorageConfig) -> BatchLedger:
 
 
 def open_key_store(config: StorageConfig) -> KeyStore:
-    """The key store at ``config.keys_url`` (default: ``config.url`` if it is SQLite).
+    """The key store at ``config.keys_url`` (default: ``config.url``).
 
     Raises:
-        StorageError: If the URL is not SQLite or memory, or the file cannot be opened.
+        StorageError: If the URL's scheme is unsupported or the store cannot be opened.
     """
     url = config.keys_url or config.url
     if url.startswith("sqlite:"):
         return SqliteKeyStore(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from turnout.storage.postgres import PostgresKeyStore
+
+        return PostgresKeyStore(url)
     if url.startswith("memory:"):
         return MemoryKeyStore()
-    raise StorageError(
-        f"storage.keys_url: keys are stored in SQLite (sqlite:///path.db) or memory://; got "
-        f"{url!r} (set storage.keys_url when storage.url is not SQLite)"
-    )
+    raise StorageError(f"storage.keys_url: unsupported key store URL {url!r}")
 
 
 def open_counters(config: StorageConfig) -> Counters:

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from turnout.storage.base import BudgetPeriod, KeyRecord, KeySpec, Limits
 __all__ = [
     "KEY_PREFIX",
     "MemoryKeyStore",
+    "SqlKeyStore",
     "SqliteKeyStore",
     "mask_key",
     "new_key",
@@ -189,31 +189,35 @@ def _row_to_record(row: tuple[Any, ...]) -> KeyRecord:
     )
 
 
-class SqliteKeyStore:
-    """Keys in a SQLite file (table ``api_keys``), shared by every process on the machine.
+class SqlKeyStore:
+    """Keys in a SQL table ``api_keys``; subclasses supply :meth:`_run` for their driver.
 
-    Args:
-        path: Database file; created with its directory if missing (WAL mode).
-
-    Raises:
-        StorageError: If the file cannot be opened or a query fails.
+    SQL is written with ``?`` placeholders; :attr:`placeholder` replaces them.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = connect(self.path)
-        self._execute(_SCHEMA)
+    placeholder = "?"
+    where = ""
 
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+    def _run(self, sql: str, params: tuple[Any, ...]) -> tuple[builtins.list[Any], int]:
+        """Execute one statement; returns ``(rows, rowcount)``."""
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[builtins.list[Any], int]:
+        if self.placeholder != "?":
+            sql = sql.replace("?", self.placeholder)
         try:
-            with self._lock:
-                return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"key store {str(self.path)!r}: {exc}") from exc
+            return self._run(sql, params)
+        except StorageError:
+            raise
+        except Exception as exc:  # the driver's error class: sqlite3.Error, psycopg.Error
+            raise StorageError(f"key store {self.where}: {exc}") from exc
 
     def create(self, spec: KeySpec) -> tuple[KeyRecord, str]:
-        """Create a key; returns the record and the plain key (shown once, never stored)."""
+        """Create a key; returns the record and the plain key (shown once, never stored).
+
+        Raises:
+            StorageError: If the insert fails.
+        """
         key_id, plain, hashed = new_key()
         record = _record(key_id, spec, _now())
         routes = None if spec.allowed_routes is None else json.dumps(sorted(spec.allowed_routes))
@@ -239,27 +243,23 @@ class SqliteKeyStore:
     def list(self, include_revoked: bool = False) -> builtins.list[KeyRecord]:
         """Every key (active only unless ``include_revoked``), oldest first."""
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self._execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at")
-        return [_row_to_record(row) for row in rows]
+        rows, _ = self._execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at")
+        return [_row_to_record(tuple(row)) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke ``key_id``; False if there is no such active key."""
-        with self._lock:
-            try:
-                cursor = self._conn.execute(
-                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                    (_now().isoformat(), key_id),
-                )
-            except sqlite3.Error as exc:
-                raise StorageError(f"key store {str(self.path)!r}: {exc}") from exc
-            return cursor.rowcount == 1
+        _, count = self._execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (_now().isoformat(), key_id),
+        )
+        return count == 1
 
     def verify(self, plain_key: str) -> KeyRecord | None:
         """The record whose stored hash matches ``plain_key`` (revoked included), or ``None``."""
         parsed = parse_key(plain_key)
         if parsed is None:
             return None
-        rows = self._execute(
+        rows, _ = self._execute(
             f"SELECT {_COLUMNS}, salt, secret_sha256 FROM api_keys WHERE key_id = ?",
             (parsed[0],),
         )
@@ -269,6 +269,29 @@ class SqliteKeyStore:
         if not _matches(_Hashed(bytes(salt), bytes(digest)), parsed[1]):
             return None
         return _row_to_record(tuple(fields))
+
+
+class SqliteKeyStore(SqlKeyStore):
+    """Keys in a SQLite file (table ``api_keys``), shared by every process on the machine.
+
+    Args:
+        path: Database file; created with its directory if missing (WAL mode).
+
+    Raises:
+        StorageError: If the file cannot be opened or a query fails.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.where = repr(str(self.path))
+        self._lock = threading.Lock()
+        self._conn = connect(self.path)
+        self._execute(_SCHEMA)
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> tuple[builtins.list[Any], int]:
+        with self._lock:
+            cursor = self._conn.execute(sql, params)
+            return cursor.fetchall(), cursor.rowcount
 
     def close(self) -> None:
         """Close the database connection."""

@@ -1,4 +1,4 @@
-"""The ledger in PostgreSQL (``postgresql://user@host:5432/db``), for many gateway replicas.
+"""The ledger and API keys in PostgreSQL (``postgresql://user@host:5432/db``), for replicas.
 
 Same rows, columns and batching as :class:`~turnout.storage.ledger.SqliteLedger`: a writer
 thread inserts each batch in one transaction with psycopg 3. Failed batches are retried once,
@@ -17,9 +17,10 @@ import psycopg
 
 from turnout.errors import StorageError
 from turnout.storage.base import LedgerRow
+from turnout.storage.keys import SqlKeyStore
 from turnout.storage.ledger import COLUMNS, BatchLedger, row_from_record, row_to_record
 
-__all__ = ["PostgresLedger"]
+__all__ = ["PostgresKeyStore", "PostgresLedger"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turnout_ledger (
@@ -73,8 +74,7 @@ class PostgresLedger(BatchLedger):
             store_prompts=store_prompts,
         )
         self._url = url
-        parts = urlsplit(url)  # host, port and database only: never show a password
-        self._where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        self._where = _where(url)
         try:
             self._conn: psycopg.Connection[Any] = psycopg.connect(url, connect_timeout=5)
             with self._conn.transaction():
@@ -122,3 +122,64 @@ class PostgresLedger(BatchLedger):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+
+
+_KEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    salt BYTEA NOT NULL,
+    secret_sha256 BYTEA NOT NULL,
+    allowed_routes TEXT,
+    rpm BIGINT,
+    tpm BIGINT,
+    budget_usd DOUBLE PRECISION,
+    budget_period TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+)
+"""
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)  # host, port and database only: never show a password
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+class PostgresKeyStore(SqlKeyStore):
+    """Keys in table ``api_keys`` of a PostgreSQL database, shared by every replica.
+
+    Lookups are synchronous (about a millisecond on a local network); the gateway caches
+    each verified key for ``keys.cache_ttl_s``, so a key costs one lookup per TTL per worker.
+
+    Args:
+        url: ``postgresql://user[:password]@host[:port]/dbname``.
+
+    Raises:
+        StorageError: If the database cannot be reached or a query fails.
+    """
+
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        self.where = _where(url)
+        self._lock = threading.Lock()
+        try:
+            self._conn: psycopg.Connection[Any] = psycopg.connect(
+                url, connect_timeout=5, autocommit=True
+            )
+        except psycopg.Error as exc:
+            raise StorageError(f"key store {self.where}: {exc}") from exc
+        self._execute(_KEYS_SCHEMA)
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Any], int]:
+        with self._lock, self._conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return rows, cursor.rowcount
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
