@@ -6,7 +6,8 @@ Training data:
     ``--max-per-task`` prompts per task, seeded), and ``1 - mean score`` over the models
     that answered a prompt is its difficulty target;
   * hand-written prompts in ``turnout/data/classifier/examples/<category>.txt`` (one per
-    line, ``\\n`` for a newline), written for this project where the benchmarks are thin.
+    line, a literal backslash-n for a newline), written for this project where the
+    benchmarks are thin.
 
 The split is by prompt text, seeded (``--seed``): a prompt is held out when a SHA-256 of the
 seed and its text falls in the first ``--test-fraction``. The shipped model is the one fitted
@@ -258,7 +259,9 @@ def report(
         if n_train[cat] + n >= 50:
             macro.append(acc)
             macro_strict.append(strict_acc)
-        hand = f"{hand_ok[cat] / hand_total[cat]:.1%} ({hand_total[cat]})" if hand_total[cat] else "-"
+        hand = (
+            f"{hand_ok[cat] / hand_total[cat]:.1%} ({hand_total[cat]})" if hand_total[cat] else "-"
+        )
         lines.append(
             f"| {cat} | {n_train[cat]} | {n} | {acc:.1%} | {strict_acc:.1%} | "
             f"{answered[cat] / n:.1%} | {hand} |"
