@@ -31,7 +31,8 @@ from typing import Any
 import aiohttp
 import anthropic
 
-from turnout.providers._anthropic_wire import AnthropicStreamTranslator, from_wire, to_wire
+from turnout.providers._anthropic_stream import AnthropicStreamTranslator
+from turnout.providers._anthropic_wire import from_wire, to_wire
 from turnout.providers.anthropic import AnthropicProvider
 from turnout.providers.base import Endpoint
 from turnout.testing.anthropic_upstream import AnthropicAnswer, AnthropicUpstream

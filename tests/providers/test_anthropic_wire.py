@@ -18,8 +18,8 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._anthropic_stream import AnthropicStreamTranslator
 from turnout.providers._anthropic_wire import (
-    AnthropicStreamTranslator,
     error_from_wire,
     from_wire,
     to_wire,
@@ -456,3 +456,39 @@ def test_tool_without_argument_deltas_gets_empty_object() -> None:
     last = translator.feed("content_block_stop", '{"type": "content_block_stop", "index": 0}')
     assert first[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "now"
     assert last[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == "{}"
+
+
+PDF = b"%PDF-1.7\n" + bytes(range(256))
+
+
+def test_pdf_file_part_becomes_a_document_block_byte_identical() -> None:
+    data = "data:application/pdf;base64," + base64.b64encode(PDF).decode()
+    part = {"type": "file", "file": {"file_data": data, "filename": "a.pdf"}}
+    block = wire([{"role": "user", "content": [part]}])["messages"][0]["content"][0]
+    assert block["type"] == "document" and block["source"]["media_type"] == "application/pdf"
+    assert base64.b64decode(block["source"]["data"]) == PDF
+    with pytest.raises(InvalidRequestError, match=r"content\[0\]\.file\.file_data"):
+        wire([{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}])
+    with pytest.raises(InvalidRequestError, match="PDF files only"):
+        text = {"type": "file", "file": {"file_data": "data:text/csv;base64,YQ=="}}
+        wire([{"role": "user", "content": [text]}])
+
+
+def test_response_format_json_object_dropped_json_schema_refused() -> None:
+    out = wire(
+        [{"role": "user", "content": "JSON please"}], response_format={"type": "json_object"}
+    )
+    assert "response_format" not in out
+    with pytest.raises(InvalidRequestError, match="json_schema"):
+        wire(
+            [{"role": "user", "content": "x"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": {}}},
+        )
+
+
+def test_unsupported_part_and_role_name_the_field() -> None:
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.content\[0\]\.type"):
+        wire([{"role": "user", "content": [audio]}])
+    with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.role"):
+        wire([{"role": "narrator", "content": "x"}])

@@ -18,8 +18,8 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._gemini_stream import GeminiStreamTranslator
 from turnout.providers._gemini_wire import (
-    GeminiStreamTranslator,
     error_from_wire,
     from_wire,
     to_wire,
@@ -368,3 +368,12 @@ def test_error_inside_stream_raises_mapped_error() -> None:
         for event in parser.feed(b"".join(answer.events())):
             translator.feed_event(event)
     assert info.value.retryable and info.value.status_code == 503
+
+
+def test_pdf_file_part_becomes_inline_data_byte_identical() -> None:
+    pdf = b"%PDF-1.7\n" + bytes(range(256))
+    data = "data:application/pdf;base64," + base64.b64encode(pdf).decode()
+    part = {"type": "file", "file": {"file_data": data, "filename": "a.pdf"}}
+    out = to_wire({"messages": [{"role": "user", "content": [part]}]})
+    inline = out["contents"][0]["parts"][0]["inlineData"]
+    assert inline["mimeType"] == "application/pdf" and base64.b64decode(inline["data"]) == pdf

@@ -32,18 +32,17 @@ from turnout.errors import (
 )
 from turnout.providers._openai_parts import (
     content_parts,
+    file_ref,
     image_ref,
     openai_usage,
     parse_tool_arguments,
     split_system,
     tool_result_text,
 )
-from turnout.providers.sse import SSEEvent
 from turnout.types import Usage
 
 __all__ = [
     "FINISH_REASONS",
-    "GeminiStreamTranslator",
     "error_from_wire",
     "from_wire",
     "to_wire",
@@ -93,10 +92,15 @@ def _user_parts(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
                 parts.append(
                     {"inlineData": {"mimeType": image.media_type, "data": image.base64_data}}
                 )
+        elif part["type"] == "file":
+            document = file_ref(part, where)
+            parts.append(
+                {"inlineData": {"mimeType": document.media_type, "data": document.base64_data}}
+            )
         else:
             raise InvalidRequestError(
                 f"`{where}.type` {part['type']!r} is not supported by the gemini provider "
-                "(supported: text, image_url)",
+                "(supported: text, image_url, file)",
                 param=f"{where}.type",
             )
     return parts
@@ -427,103 +431,3 @@ def error_from_wire(
             return ContextTooLong(message, **common)
         return UpstreamBadRequest(message, **common)
     return ProviderError(message, retryable=True, **common)
-
-
-class GeminiStreamTranslator:
-    """Turns Gemini ``streamGenerateContent`` SSE events into OpenAI chunk dicts.
-
-    Each event holds a whole ``GenerateContentResponse``: text parts become content deltas;
-    each ``functionCall`` part (always complete in Gemini streams) becomes one tool call
-    delta with the next index, its id, name and whole arguments.
-
-    Args:
-        model: The model name to report in chunks.
-        created: Unix time, seconds, for the ``created`` field.
-        call_id_prefix: Prefix for generated ids (chunk id and tool call ids).
-
-    Attributes:
-        finish_reason: OpenAI finish reason once a chunk carried ``finishReason``.
-    """
-
-    def __init__(self, *, model: str, created: int, call_id_prefix: str) -> None:
-        self.model = model
-        self.created = created
-        self.prefix = call_id_prefix
-        self.id = call_id_prefix
-        self.finish_reason: str | None = None
-        self._meta: dict[str, Any] = {}
-        self._tools = 0
-        self._started = False
-        self._gemini_finish: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        """Normalised usage from the latest ``usageMetadata``."""
-        return usage_from_wire(self._meta)
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-
-    def feed(self, data: bytes | str) -> list[dict[str, Any]]:
-        """Translate one SSE ``data:`` payload.
-
-        Returns:
-            Zero or more OpenAI chunk dicts (the first one carries ``role``).
-
-        Raises:
-            ProviderError: For an ``{"error": ...}`` payload (mapped like an HTTP error) or a
-                payload that is not JSON.
-        """
-        try:
-            payload = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ProviderError(
-                f"gemini stream: invalid JSON data ({exc.msg})",
-                provider=PROVIDER,
-                body=data[:500] if isinstance(data, str) else data[:500].decode("utf-8", "replace"),
-            ) from None
-        if "error" in payload:
-            raise error_from_wire(None, payload)
-        out: list[dict[str, Any]] = []
-        if not self._started:
-            self._started = True
-            self.id = payload.get("responseId") or self.prefix
-            out.append(self._chunk({"role": "assistant", "content": ""}))
-        if payload.get("usageMetadata"):
-            self._meta = dict(payload["usageMetadata"])
-        candidates = payload.get("candidates") or []
-        if not candidates and (payload.get("promptFeedback") or {}).get("blockReason"):
-            self._gemini_finish = "SAFETY"
-        for candidate in candidates[:1]:
-            for part in (candidate.get("content") or {}).get("parts") or ():
-                if "functionCall" in part:
-                    call_id = part["functionCall"].get("id") or f"{self.prefix}_{self._tools}"
-                    call = {"index": self._tools, **_tool_call(part, call_id)}
-                    self._tools += 1
-                    out.append(self._chunk({"tool_calls": [call]}))
-                elif part.get("text") and not part.get("thought"):
-                    out.append(self._chunk({"content": part["text"]}))
-            if candidate.get("finishReason"):
-                self._gemini_finish = candidate["finishReason"]
-        return out
-
-    def feed_event(self, event: SSEEvent) -> list[dict[str, Any]]:
-        """Translate one parsed SSE event (see :meth:`feed`)."""
-        return self.feed(event.data)
-
-    @property
-    def done(self) -> bool:
-        """Whether a chunk carried a ``finishReason`` (or the prompt was blocked)."""
-        return self._gemini_finish is not None
-
-    def finish(self) -> list[dict[str, Any]]:
-        """The finishing chunk and the ``usage`` chunk, once the stream has ended."""
-        self.finish_reason = _finish_reason(self._gemini_finish, self._tools > 0)
-        usage_chunk = {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)}
-        return [self._chunk({}, self.finish_reason), usage_chunk]

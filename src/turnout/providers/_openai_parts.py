@@ -20,6 +20,7 @@ from turnout.types import Usage
 __all__ = [
     "ImageRef",
     "content_parts",
+    "file_ref",
     "image_ref",
     "openai_usage",
     "parse_tool_arguments",
@@ -90,6 +91,34 @@ def image_ref(part: Mapping[str, Any], where: str) -> ImageRef:
         f"(data:image/png;base64,...); got {url[:40]!r}",
         param=f"{where}.image_url.url",
     )
+
+
+def file_ref(part: Mapping[str, Any], where: str) -> ImageRef:
+    """Read an OpenAI ``file`` content part given inline (``file.file_data`` as a data URL).
+
+    Args:
+        part: ``{"type": "file", "file": {"file_data": "data:application/pdf;base64,...",
+            "filename": ...}}``.
+        where: Field path for error messages.
+
+    Returns:
+        The file's media type and base64 payload (exactly as sent).
+
+    Raises:
+        InvalidRequestError: If the part holds no inline base64 data URL (a ``file_id`` of
+            OpenAI's Files API means nothing to other vendors).
+    """
+    raw = part.get("file")
+    data = raw.get("file_data") if isinstance(raw, Mapping) else None
+    match = _DATA_URL.match(data) if isinstance(data, str) else None
+    if match is None:
+        raise InvalidRequestError(
+            f"`{where}.file.file_data` must be a base64 data URL "
+            "(data:application/pdf;base64,...); file ids are not supported for this provider",
+            param=f"{where}.file.file_data",
+        )
+    assert isinstance(data, str)
+    return ImageRef(match.group("mime").lower(), data[match.end() :], None)
 
 
 def content_parts(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:

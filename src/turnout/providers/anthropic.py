@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 
 from turnout.errors import ProviderError
+from turnout.providers._anthropic_stream import AnthropicStreamTranslator
 from turnout.providers._anthropic_wire import (
-    AnthropicStreamTranslator,
     error_from_wire,
     from_wire,
     to_wire,

@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 
 from turnout.errors import ProviderError
+from turnout.providers._gemini_stream import GeminiStreamTranslator
 from turnout.providers._gemini_wire import (
-    GeminiStreamTranslator,
     error_from_wire,
     from_wire,
     to_wire,
