@@ -133,11 +133,16 @@ class Executor:
                     cool_down = exc.retry_after_s if isinstance(exc, RateLimited) else None
                     dep.breaker.record_failure(cool_down)
                     wait = self._wait_s(exc, retries)
-                    if wait is None or calls >= max_attempts or not dep.breaker.allow():
+                    if wait is not None and dep.breaker.retry_in_s() > wait + 0.001:
+                        wait = None  # the breaker opened for longer than we would wait
+                    if wait is None or calls >= max_attempts:
                         failures.append(AttemptFailure(dep.name, dep.model_id, _reason(exc), exc))
                         break
                     retries += 1
                     await asyncio.sleep(wait)
+                    if not dep.breaker.allow():
+                        failures.append(AttemptFailure(dep.name, dep.model_id, _reason(exc), exc))
+                        break
                     continue
                 except BaseException:
                     dep.breaker.release_probe()

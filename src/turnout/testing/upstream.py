@@ -190,6 +190,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.queue: asyncio.Queue[RecordedRequest | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
+        self.answering = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -207,6 +208,8 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.answering:
+            self.server.cut_off += 1
         if self.worker is not None:
             self.worker.cancel()
 
@@ -239,7 +242,9 @@ class _Connection(asyncio.Protocol):
                 return
             if self.server.record:
                 self.server.requests.append(request)
+            self.answering = True
             await self._answer(request, self.server._next_reply())
+            self.answering = False
 
     def _write(self, data: bytes) -> None:
         assert self.transport is not None
@@ -251,6 +256,7 @@ class _Connection(asyncio.Protocol):
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.drop:
+            self.answering = False
             self.transport.abort()
             return
         if reply.stall == "before_headers":
@@ -332,6 +338,7 @@ class _Connection(asyncio.Protocol):
             self._write(b"%x\r\n%s\r\n" % (len(data), data))
         if reply.end == "drop":
             await asyncio.sleep(0.01)
+            self.answering = False
             self.transport.abort()
             return
         if reply.end == "stall":
@@ -351,6 +358,7 @@ class UpstreamServer:
 
     Attributes:
         requests: Every request received, in order.
+        cut_off: Answers the client abandoned (connection closed before the answer ended).
         base_url: ``http://127.0.0.1:<port>/v1`` once started.
     """
 
@@ -358,6 +366,7 @@ class UpstreamServer:
         self.port = port
         self.record = record
         self.requests: list[RecordedRequest] = []
+        self.cut_off = 0
         self._replies: deque[Reply] = deque()
         self._default = Reply.ok()
         self._lock = threading.Lock()
@@ -385,6 +394,7 @@ class UpstreamServer:
             self._replies.clear()
             self._default = Reply.ok()
             self.requests.clear()
+            self.cut_off = 0
 
     def _next_reply(self) -> Reply:
         with self._lock:
