@@ -56,6 +56,7 @@ def redis_reachable() -> bool:
 @dataclass
 class Running:
     url: str
+    app: Any
     server: uvicorn.Server
     thread: threading.Thread
     sock: socket.socket
@@ -112,7 +113,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Running]]:
                 break
             threading.Event().wait(0.01)
         assert server.started, "gateway did not start"
-        gw = Running(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock)
+        gw = Running(f"http://127.0.0.1:{sock.getsockname()[1]}", app, server, thread, sock)
         running.append(gw)
         return gw
 
@@ -308,3 +309,45 @@ def test_prompt_text_stored_only_when_enabled(
             conn.execute("SELECT count(*) FROM ledger WHERE prompt_text IS NOT NULL").fetchone()[0]
             == 1
         )
+
+
+def test_streams_settle_their_actual_cost(
+    tmp_path: Path, upstream: UpstreamServer, serve: Callable[..., Running]
+) -> None:
+    key = create_key(tmp_path, KeySpec("budgeted", limits=Limits(budget_usd=0.010)))
+    upstream.script(default=Reply.ok("streamed answer", usage=REAL_USAGE))
+    gw = serve(upstream)
+
+    async def run() -> list[str]:
+        c = client(gw, key)
+        out = []
+        try:
+            for _ in range(3):
+                try:
+                    stream = await c.chat.completions.create(
+                        model="auto",
+                        messages=[{"role": "user", "content": PROMPT}],
+                        max_tokens=500,
+                        stream=True,
+                    )
+                    text = "".join(
+                        [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
+                    )
+                    out.append(text)
+                except openai.APIStatusError as exc:
+                    body = exc.body if isinstance(exc.body, dict) else {}
+                    out.append(f"{exc.status_code}:{body.get('code')}")
+        finally:
+            await c.close()
+        return out
+
+    # $0.004 settled per stream: after two, $0.008 is spent and a $0.005 worst case is refused.
+    assert asyncio.run(run()) == ["streamed answer", "streamed answer", "429:budget_exceeded"]
+    gatekeeper = gw.app.state.gatekeeper
+    principal = gatekeeper.authenticate(f"Bearer {key}")
+    assert asyncio.run(gatekeeper.spent_usd(principal)) == pytest.approx(0.008)
+    gw.stop()
+    rows = ledger_rows(tmp_path)
+    assert [r.status for r in rows] == ["ok", "ok", "rejected"]
+    assert [r.cost_usd for r in rows[:2]] == [pytest.approx(0.004)] * 2
+    assert all(r.stream and r.ttft_s is not None for r in rows[:2])
