@@ -492,3 +492,26 @@ def test_unsupported_part_and_role_name_the_field() -> None:
         wire([{"role": "user", "content": [audio]}])
     with pytest.raises(InvalidRequestError, match=r"messages\[0\]\.role"):
         wire([{"role": "narrator", "content": "x"}])
+
+
+def test_foreign_tool_call_ids_are_made_valid_and_still_match() -> None:
+    gemini_id = "call_abc_0__thought__c2ln+bmF0/dXJl=="
+    out = wire(
+        [
+            {"role": "user", "content": "x"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": gemini_id, "function": {"name": "f", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": gemini_id, "content": "1"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "fc:1/2", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "fc:1/2", "content": "2"},
+        ]
+    )
+    assert out["messages"][1]["content"][0]["id"] == "call_abc_0"
+    assert out["messages"][2]["content"][0]["tool_use_id"] == "call_abc_0"
+    assert out["messages"][3]["content"][0]["id"] == "fc_1_2"
+    assert out["messages"][4]["content"][0]["tool_use_id"] == "fc_1_2"

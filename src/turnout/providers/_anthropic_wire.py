@@ -25,6 +25,7 @@ from turnout.errors import (
     UpstreamBadRequest,
 )
 from turnout.providers._openai_parts import (
+    SIGNATURE_SEPARATOR,
     content_parts,
     file_ref,
     image_ref,
@@ -57,6 +58,20 @@ FINISH_REASONS = {
 }
 
 _PASSED_ON = ("temperature", "top_p", "top_k")
+_NOT_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def wire_tool_id(call_id: str) -> str:
+    """A tool call id as Anthropic accepts it (``^[a-zA-Z0-9_-]+$``).
+
+    Ids made by other providers are mapped the same way in tool calls and tool results, so they
+    still match: a Gemini thought signature carried in the id is cut off, and any other
+    character is replaced by ``_``.
+    """
+    base = call_id.partition(SIGNATURE_SEPARATOR)[0] or call_id
+    return _NOT_ID_CHARS.sub("_", base)[:200]
+
+
 _CONTEXT_TOO_LONG = re.compile(
     r"prompt is too long|too many (input )?tokens|context (window|limit|length)", re.I
 )
@@ -118,7 +133,7 @@ def _assistant_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, 
         blocks.append(
             {
                 "type": "tool_use",
-                "id": call["id"],
+                "id": wire_tool_id(str(call["id"])),
                 "name": fn["name"],
                 "input": parse_tool_arguments(fn.get("arguments"), f"{where}.function.arguments"),
             }
@@ -155,7 +170,7 @@ def _messages(
                     f"`messages[{index}].tool_call_id` must be a non-empty string; got {call_id!r}",
                     param=f"messages[{index}].tool_call_id",
                 )
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": wire_tool_id(call_id)}
             text = tool_result_text(message, index)
             if text:
                 result["content"] = text

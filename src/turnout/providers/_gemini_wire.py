@@ -31,6 +31,7 @@ from turnout.errors import (
     UpstreamBadRequest,
 )
 from turnout.providers._openai_parts import (
+    SIGNATURE_SEPARATOR,
     content_parts,
     file_ref,
     image_ref,
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 PROVIDER = "gemini"
-SIGNATURE_SEPARATOR = "__thought__"
 
 #: Gemini ``finishReason`` -> OpenAI ``finish_reason`` (``STOP`` with calls -> tool_calls).
 FINISH_REASONS = {

@@ -18,6 +18,7 @@ from turnout.errors import InvalidRequestError
 from turnout.types import Usage
 
 __all__ = [
+    "SIGNATURE_SEPARATOR",
     "ImageRef",
     "content_parts",
     "file_ref",
@@ -27,6 +28,9 @@ __all__ = [
     "split_system",
     "tool_result_text",
 ]
+
+#: Joins a tool call id and the Gemini thought signature carried inside it.
+SIGNATURE_SEPARATOR = "__thought__"
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?P<params>(;[^;,]*)*?);base64,", re.I)
 
