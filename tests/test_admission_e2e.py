@@ -253,6 +253,12 @@ def test_auth_route_and_rate_limit_errors(
         async with httpx.AsyncClient() as h:
             missing = await h.post(f"{gw.url}/v1/chat/completions", json={"model": "auto"})
             out["missing"] = (missing.status_code, missing.json()["error"]["code"])
+            limited_again = await h.post(
+                f"{gw.url}/v1/chat/completions",
+                json={"model": "auto", "messages": [{"role": "user", "content": "x"}]},
+                headers={"authorization": f"Bearer {limited}"},
+            )
+            out["retry-after"] = (limited_again.status_code, limited_again.headers["retry-after"])
             out["metrics"] = (await h.get(f"{gw.url}/metrics")).text
         return out
 
@@ -264,6 +270,7 @@ def test_auth_route_and_rate_limit_errors(
     assert out["revoked"] == "401:revoked_api_key"
     assert out["invalid"] == "401:invalid_api_key"
     assert out["missing"] == (401, "missing_api_key")
+    assert out["retry-after"][0] == 429 and 1 <= int(out["retry-after"][1]) <= 60
     assert out["admin"] == "ok"
     for secret in (limited, auto_only, revoked, ADMIN_KEY, UPSTREAM_KEY):
         assert secret.split(".")[-1] not in out["metrics"]
@@ -272,6 +279,7 @@ def test_auth_route_and_rate_limit_errors(
     codes = sorted(str(r.error_code) for r in rows if r.status == "rejected")
     assert codes == sorted(
         [
+            "rate_limit_exceeded",
             "rate_limit_exceeded",
             "route_not_allowed",
             "revoked_api_key",
