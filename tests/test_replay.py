@@ -195,3 +195,32 @@ def test_cross_fitted_evaluation_scores_every_prompt_once() -> None:
         n_points=5,
     )
     assert loto.test_tasks == ("code", "qa") and loto.split == "cross-task (leave-one-task-out)"
+
+
+def test_report_json_and_markdown_say_never_reached_and_cost_kind() -> None:
+    # weak m0 (q .5, cost 1), strong m1 (q 1, cost 3); the router never leaves m0.
+    table = _table([[1, 1], [0, 1]], [[1, 3], [1, 3]], ["a", "b"])
+    base = baselines(table)
+    curve = RouterCurve.from_choices("stuck", table, [[0, 0]], [0.0])
+    stuck = summarize("stuck", curve.quality, curve.cost_usd, table, base, curve)
+    mix = summarize("random mix", base.zero_quality, base.zero_cost_usd, table, base)
+    from turnout.evaluation.report import EvalReport
+
+    report = EvalReport(
+        dataset="t",
+        split="random",
+        seed=0,
+        test_tasks=(),
+        n_train_prompts=0,
+        n_test_prompts=2,
+        models=table.models,
+        cost_kind=table.cost_kind,
+        baselines=base,
+        random_mix=mix,
+        routers=(stuck,),
+    )
+    data = report.to_json()
+    assert data["routers"]["stuck"]["savings_at_parity"] is None  # never reached: None, not 0
+    assert data["cost_kind"] == "recorded" and "recorded by the dataset" in data["cost_note"]
+    md = report.to_markdown()
+    assert "| stuck | 0.500 | n/a |" in md and "cost: recorded" in md
