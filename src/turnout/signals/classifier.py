@@ -49,6 +49,14 @@ UNKNOWN = "unknown"
 
 FloatArray = npt.NDArray[np.float64]
 
+# prompt_terms appends at most this many shape markers ("#chars:3", "#lines:1", "#fence").
+_MAX_MARKERS = 3
+
+
+def _is_marker(term: str) -> bool:
+    # Text never yields these: symbols are single characters and bigrams contain a space.
+    return term[0] == "#" and len(term) > 1 and " " not in term
+
 
 @dataclass(frozen=True, slots=True)
 class CategoryPrediction:
@@ -121,10 +129,13 @@ class CategoryClassifier:
         """Sparse TF-IDF row of ``text``: column indices and L2-normalised values.
 
         Term frequency is sublinear (``1 + ln tf``), as scikit-learn's ``sublinear_tf``.
+        A text with no known word (only shape markers) gives an empty row.
         """
+        terms = prompt_terms(text)
         get = self.vocabulary.get
-        hits = [i for i in map(get, prompt_terms(text)) if i is not None]
-        if not hits:
+        hits = [i for i in map(get, terms) if i is not None]
+        markers = sum(1 for t in terms[-_MAX_MARKERS:] if _is_marker(t) and t in self.vocabulary)
+        if len(hits) <= markers:
             return np.empty(0, dtype=np.intp), np.empty(0)
         cols, counts = np.unique(np.asarray(hits, dtype=np.intp), return_counts=True)
         values = (1.0 + np.log(counts)) * self.idf[cols]
@@ -146,7 +157,8 @@ class CategoryClassifier:
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         best = int(probs.argmax())
-        confidence = float(probs[best])
+        # No known word at all: no evidence, whatever the priors say.
+        confidence = float(probs[best]) if cols.size else 0.0
         guess = self.categories[best]
         return CategoryPrediction(
             category=guess if confidence >= self.threshold else UNKNOWN,
