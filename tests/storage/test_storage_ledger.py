@@ -230,3 +230,21 @@ def test_decision_object_is_serialised_on_the_writer(tmp_path: Path) -> None:
     stored = ledger.get("with-object")
     ledger.close()
     assert stored is not None and stored.decision == decision.to_dict()
+
+
+def test_rows_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "ledger.db"
+    code = (
+        "import time\n"
+        "from turnout.storage.base import LedgerRow\n"
+        "from turnout.storage.ledger import SqliteLedger\n"
+        f"ledger = SqliteLedger({str(path)!r}, flush_interval_s=60)\n"
+        "ledger.append(LedgerRow('exit-row', 'ok', time.time(), time.time()))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    again = SqliteLedger(path)
+    assert [r.request_id for r in again.recent()] == ["exit-row"]
+    again.close()

@@ -13,12 +13,14 @@ row count, so no row is lost silently.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -150,6 +152,12 @@ class _Flush:
 _STOP = object()
 
 
+def _close_at_exit(ref: weakref.ref[BatchLedger]) -> None:
+    ledger = ref()
+    if ledger is not None:
+        ledger.close()
+
+
 class BatchLedger:
     """Base of batched ledgers: a queue and a writer thread; subclasses write one batch.
 
@@ -188,6 +196,9 @@ class BatchLedger:
 
     def _start(self) -> None:
         self._thread.start()
+        # Rows still queued when the interpreter exits normally are written, not dropped.
+        ref = weakref.ref(self)
+        atexit.register(_close_at_exit, ref)
 
     def _write(self, rows: list[LedgerRow]) -> None:
         raise NotImplementedError
