@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import sqlite3
 import threading
@@ -244,7 +245,9 @@ def test_rows_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
         f"ledger = SqliteLedger({str(path)!r}, flush_interval_s=60)\n"
         "ledger.append(LedgerRow('exit-row', 'ok', time.time(), time.time()))\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
     again = SqliteLedger(path)
     assert [r.request_id for r in again.recent()] == ["exit-row"]
     again.close()
