@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 import pytest
@@ -21,6 +22,8 @@ from turnout.gateway import create_app
 from turnout.storage.base import KeySpec
 from turnout.storage.ledger import MemoryLedger
 from turnout.testing.upstream import UpstreamServer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,6 +56,11 @@ class Gateway:
         store = self.app.state.gatekeeper.key_store
         _, plain = store.create(spec)
         return str(plain)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the gateway's event loop (its async stores live there)."""
+        loop = self.server.servers[0].get_loop()
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(5)
 
     def rows(self) -> list[Any]:
         self.ledger.flush(5)
