@@ -3,8 +3,9 @@
 Training data:
   * the recorded-outcome datasets in ``/work/shared/data`` (or ``--data DIR``): each
     benchmark's ``task`` label is mapped to a category by :func:`category_of` (capped at
-    ``--max-per-task`` prompts per task, seeded), and ``1 - mean score`` over the models
-    that answered a prompt is its difficulty target;
+    ``--max-per-task`` prompts per task, seeded); a prompt's difficulty target is the
+    percentile, within its dataset, of its failure rate (``1 - mean score`` over the models
+    that answered it);
   * hand-written prompts in ``turnout/data/classifier/examples/<category>.txt`` (one per
     line, a literal backslash-n for a newline), written for this project where the
     benchmarks are thin.
@@ -25,6 +26,7 @@ import hashlib
 import json
 import random
 import sys
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -129,8 +131,14 @@ def load_datasets(
                 if not scores[prompt]:
                     by_task[task].append(prompt)
                 scores[prompt].append(float(rec["score"]))
-        for prompt, values in scores.items():
-            difficulty.setdefault(prompt, 1.0 - sum(values) / len(values))
+        # Difficulty target: the prompt's failure rate (1 - mean score over the models that
+        # answered it) as a percentile within its dataset, so that datasets scored on weak
+        # models and datasets scored on strong ones share one scale.
+        failure = {p: 1.0 - sum(v) / len(v) for p, v in scores.items()}
+        ranked = sorted(failure.values())
+        for prompt, value in failure.items():
+            lo, hi = bisect_left(ranked, value), bisect_right(ranked, value)
+            difficulty.setdefault(prompt, (lo + hi) / 2 / len(ranked))
         rng = random.Random(seed)
         for task, prompts in sorted(by_task.items()):
             category = category_of(dataset, task)
@@ -279,7 +287,8 @@ def report(
         rank_e = np.argsort(np.argsort(estimate))
         spearman = float(np.corrcoef(rank_t, rank_e)[0, 1])
         lines.append(
-            f"Difficulty estimate vs `1 - mean recorded score` on {len(scored)} held-out "
+            f"Difficulty estimate vs the within-dataset percentile of `1 - mean recorded score` "
+            f"on {len(scored)} held-out "
             f"benchmark prompts: Spearman {spearman:.3f}, "
             f"mean absolute error {float(np.mean(np.abs(target - estimate))):.3f}."
         )

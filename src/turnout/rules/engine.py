@@ -7,7 +7,7 @@ one signals computation, one rule scan and one ``Router.route``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -48,12 +48,18 @@ def build_policy(name: str, params: Mapping[str, Any] | None = None) -> Policy:
 
 
 def _check_one(
-    rule: RuleSpec, path: str, catalog: Catalog, route_candidates: Sequence[str]
+    rule: RuleSpec,
+    path: str,
+    catalog: Catalog,
+    route_candidates: Sequence[str],
+    served: Collection[str] | None,
 ) -> list[str]:
     problems = []
     for j, model in enumerate(rule.candidates or ()):
         if model not in catalog:
             problems.append(f"{path}.candidates.{j}: model {model!r} is not in the catalog")
+        elif served is not None and model not in served:
+            problems.append(f"{path}.candidates.{j}: no enabled deployment serves model {model!r}")
     if rule.policy is not None:
         try:
             build_policy(rule.policy, rule.params)
@@ -80,6 +86,7 @@ def check_rules(
     catalog: Catalog,
     route_candidates: Sequence[str],
     path: str = "rules",
+    served: Collection[str] | None = None,
 ) -> tuple[list[RuleSpec], list[str]]:
     """Validate rules and report every problem at once.
 
@@ -93,6 +100,8 @@ def check_rules(
         catalog: Model cards the candidates must be in.
         route_candidates: The route's candidates (for rules that leave them out).
         path: Dotted path of the rules list, for messages (e.g. ``"routes.auto.rules"``).
+        served: Model ids some enabled deployment serves (the gateway); ``None`` skips that
+            check.
 
     Returns:
         The parsed rules (those that parsed) and the problems, each
@@ -114,7 +123,7 @@ def check_rules(
                 f"(also {path}.{seen[rule.name]})"
             )
         seen.setdefault(rule.name, i)
-        problems += _check_one(rule, f"{path}.{i}", catalog, route_candidates)
+        problems += _check_one(rule, f"{path}.{i}", catalog, route_candidates, served)
         rules.append(rule)
         positions.append(i)
     for k in range(len(rules)):
@@ -135,6 +144,7 @@ def parse_rules(
     catalog: Catalog,
     route_candidates: Sequence[str],
     path: str = "rules",
+    served: Collection[str] | None = None,
 ) -> list[RuleSpec]:
     """Validate rules (see :func:`check_rules`).
 
@@ -142,7 +152,7 @@ def parse_rules(
         ConfigError: Listing every problem, each naming its field path and bad value.
     """
     rules, problems = check_rules(
-        raw, catalog=catalog, route_candidates=route_candidates, path=path
+        raw, catalog=catalog, route_candidates=route_candidates, path=path, served=served
     )
     if problems:
         raise ConfigError(
