@@ -8,6 +8,7 @@ turns the match into a decision with :class:`turnout.Router`.
 
 from turnout.rules.engine import RuleRouter, build_policy, check_rules, parse_rules
 from turnout.rules.matcher import RuleMatch, RuleMiss, covers, match_rules, misses
+from turnout.rules.routes import RouteLike, rule_router_for_route
 from turnout.rules.spec import (
     CATEGORY_NAMES,
     LANGUAGE_NAMES,
@@ -25,6 +26,7 @@ __all__ = [
     "IntRange",
     "RuleConstraints",
     "RuleMatch",
+    "RouteLike",
     "RuleMiss",
     "RuleRouter",
     "RuleSpec",
@@ -35,4 +37,5 @@ __all__ = [
     "match_rules",
     "misses",
     "parse_rules",
+    "rule_router_for_route",
 ]
