@@ -367,6 +367,30 @@ def _cross_check(
                 problems.append(f"{path}.params: {exc} (got {route.params!r})")
         if route.router_file and not (base_dir / route.router_file).is_file():
             problems.append(f"{path}.router_file: no such file {route.router_file!r}")
+        problems += _check_task_aware(path, route, catalog, served)
+    return problems
+
+
+def _check_task_aware(
+    path: str, route: RouteConfig, catalog: Catalog, served: Mapping[str, list[str]]
+) -> list[str]:
+    """Problems of a route's default tier and declarative rules (see :mod:`turnout.rules`)."""
+    from turnout.rules import check_rules
+    from turnout.signals import TIERS
+
+    problems = []
+    if route.constraints.tier is not None and route.constraints.tier not in TIERS:
+        problems.append(
+            f"{path}.constraints.tier: must be one of {list(TIERS)}; got {route.constraints.tier!r}"
+        )
+    if route.rules is not None:
+        problems += check_rules(
+            route.rules,
+            catalog=catalog,
+            route_candidates=route.candidates,
+            path=f"{path}.rules",
+            served=set(served),
+        )[1]
     return problems
 
 
