@@ -11,11 +11,21 @@ process and sends N sequential requests through each client, non-streaming and s
 * ``sdk-aiohttp``: the same SDK on the gateway's own ``aiohttp.ClientSession``, injected through
   the aiohttp transport the SDK vendors (``anthropic._vendor.httpx_aiohttp``, private).
 
+If ``any-llm-sdk`` (with its ``anthropic`` and ``gemini`` extras) and ``google-genai`` are
+importable, it also measures them (they pin other SDK versions than turnout's environment, so
+run this script from a separate virtualenv for that: see the README's providers section):
+
+* ``any-llm``: ``AnyLLM.create("anthropic" | "gemini", api_base=...)`` once, then
+  ``acompletion`` with the OpenAI body (any-llm translates itself);
+* ``google-genai``: ``genai.Client(...).aio.models.generate_content`` vs
+  :class:`turnout.providers.gemini.GeminiProvider` against the loopback Gemini server.
+
 It also times the pure translation (``to_wire`` + ``from_wire``) alone, and time to first
 chunk when the upstream pauses 50 ms after its first event (does each client relay the stream
 as it arrives?).
 
-Run: ``python benchmarks/provider_overhead.py [N]`` (default N=300). Loopback only.
+Run: ``python benchmarks/provider_overhead.py [N] [--only-optional]`` (default N=300).
+Loopback only.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ BODY: dict[str, Any] = {
     "max_tokens": 64,
 }
 PORT = 9311
+GEMINI_PORT = 9312
 
 
 def stats_us(samples: list[float]) -> str:
@@ -130,6 +141,76 @@ async def run(n: int, base_url: str) -> None:
     print(f"translation only (to_wire + from_wire): {per_call_us:.1f} us")
 
 
+async def optional_libraries(n: int, anthropic_url: str, gemini_url: str) -> None:
+    """any-llm-sdk and google-genai, when importable (a separate virtualenv)."""
+    try:
+        from any_llm import AnyLLM
+        from google import genai
+        from google.genai import types as genai_types
+    except ImportError:
+        print("any-llm-sdk / google-genai not installed: skipped")
+        return
+    from turnout.providers.gemini import GeminiProvider
+
+    messages = BODY["messages"]
+    async with aiohttp.ClientSession() as session:
+        gem = GeminiProvider(
+            Endpoint(
+                name="g", provider="gemini", model="gemini-b", base_url=gemini_url, api_key="k"
+            ),
+            session,
+        )
+
+        async def ours_gemini() -> Any:
+            return (await gem.complete(BODY, {})).body
+
+        async def ours_gemini_stream() -> Any:
+            return [e async for e in gem.stream(BODY, {})]
+
+        results = {
+            "turnout gemini complete ": await timed(n, ours_gemini),
+            "turnout gemini stream   ": await timed(n, ours_gemini_stream),
+        }
+        client = genai.Client(
+            api_key="k", http_options=genai_types.HttpOptions(base_url=gemini_url)
+        )
+        config = genai_types.GenerateContentConfig(
+            system_instruction="You are terse.", max_output_tokens=64
+        )
+
+        async def genai_complete() -> Any:
+            response = await client.aio.models.generate_content(
+                model="gemini-b", contents="Say hello in five words.", config=config
+            )
+            return response.model_dump()
+
+        async def genai_stream() -> Any:
+            stream = await client.aio.models.generate_content_stream(
+                model="gemini-b", contents="Say hello in five words.", config=config
+            )
+            return [chunk async for chunk in stream]
+
+        results["google-genai complete   "] = await timed(n, genai_complete)
+        results["google-genai stream     "] = await timed(n, genai_stream)
+        for provider, url in (("anthropic", anthropic_url), ("gemini", gemini_url + "/v1beta")):
+            llm = AnyLLM.create(provider, api_key="k", api_base=url)
+            model = "claude-b" if provider == "anthropic" else "gemini-b"
+
+            async def any_complete(llm: Any = llm, model: str = model) -> Any:
+                return await llm.acompletion(model=model, messages=messages, max_tokens=64)
+
+            async def any_stream(llm: Any = llm, model: str = model) -> Any:
+                chunks = await llm.acompletion(
+                    model=model, messages=messages, max_tokens=64, stream=True
+                )
+                return [c async for c in chunks]
+
+            results[f"any-llm {provider:9} complete"] = await timed(n, any_complete)
+            results[f"any-llm {provider:9} stream  "] = await timed(n, any_stream)
+        for label, samples in results.items():
+            print(f"{label}  {stats_us(samples)}")
+
+
 async def first_chunk_delay() -> None:
     """Time to the first content chunk when the upstream pauses 50 ms between events."""
     answer = AnthropicAnswer.text("Hello there, friend", text_piece_chars=6, piece_delay_s=0.05)
@@ -159,20 +240,29 @@ async def first_chunk_delay() -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    server = subprocess.Popen(
-        [sys.executable, "-m", "turnout.testing.anthropic_upstream", str(PORT)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    n = int(numbers[0]) if numbers else 300
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", f"turnout.testing.{name}_upstream", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name, port in (("anthropic", PORT), ("gemini", GEMINI_PORT))
+    ]
     try:
-        assert server.stdout is not None
-        server.stdout.readline()
-        print(f"N={n} sequential requests per variant, loopback server in its own process")
-        asyncio.run(run(n, f"http://127.0.0.1:{PORT}"))
+        for server in servers:
+            assert server.stdout is not None
+            server.stdout.readline()
+        print(f"N={n} sequential requests per variant, loopback servers in their own processes")
+        anthropic_url = f"http://127.0.0.1:{PORT}"
+        if "--only-optional" not in sys.argv:
+            asyncio.run(run(n, anthropic_url))
+        asyncio.run(optional_libraries(n, anthropic_url, f"http://127.0.0.1:{GEMINI_PORT}"))
     finally:
-        server.terminate()
-        server.wait(5)
+        for server in servers:
+            server.terminate()
+            server.wait(5)
     _ = AnthropicUpstream  # the server class the subprocess runs
 
 
