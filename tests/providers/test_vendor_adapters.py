@@ -312,3 +312,17 @@ def test_deployment_config_has_the_system_role_flag() -> None:
         provider="gemini", base_url="http://127.0.0.1:1", model="gemma-3", system_role=False
     )
     assert dep.system_role is False
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_missing_usage_is_reported_as_none_so_the_gateway_counts(
+    gemini_up: GeminiUpstream, session: aiohttp.ClientSession, stream: bool
+) -> None:
+    answer = GeminiAnswer(parts=[{"text": "no usage here"}], usage={})
+    gemini_up.script(answer)
+    provider = gemini(gemini_up, session)
+    if stream:
+        events = await drain(provider.stream(BODY, {}))
+        assert events[-2].usage_only and events[-2].usage is None
+    else:
+        assert (await provider.complete(BODY, {})).usage is None

@@ -58,6 +58,11 @@ class AnthropicStreamTranslator:
         """Normalised usage from the latest cumulative counts."""
         return usage_from_wire(self._usage)
 
+    @property
+    def usage_reported(self) -> bool:
+        """Whether the upstream reported any usage in this stream."""
+        return bool(self._usage)
+
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {
             "id": self.id,

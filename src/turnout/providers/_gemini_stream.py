@@ -57,6 +57,11 @@ class GeminiStreamTranslator:
         """Normalised usage from the latest ``usageMetadata``."""
         return usage_from_wire(self._meta)
 
+    @property
+    def usage_reported(self) -> bool:
+        """Whether the upstream reported any usage in this stream."""
+        return bool(self._meta)
+
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return {
             "id": self.id,

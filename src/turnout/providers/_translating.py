@@ -36,6 +36,11 @@ class StreamTranslator(Protocol):
         ...
 
     @property
+    def usage_reported(self) -> bool:
+        """Whether the vendor reported usage in the stream."""
+        ...
+
+    @property
     def usage(self) -> Usage:
         """Normalised usage so far."""
         ...
@@ -104,7 +109,7 @@ class TranslatingProvider:
     def _from_wire(self, response: Mapping[str, Any], created: int, call_id: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _usage(self, response: Mapping[str, Any]) -> Usage:
+    def _usage(self, response: Mapping[str, Any]) -> Usage | None:
         raise NotImplementedError
 
     def _error(self, status: int | None, body: object, retry_after: str | None) -> ProviderError:
@@ -202,7 +207,8 @@ class TranslatingProvider:
             *chunks, usage_chunk = translator.finish()
             for chunk in chunks:
                 yield StreamEvent(chunk, has_delta=_has_delta(chunk))
-            yield StreamEvent(usage_chunk, usage=translator.usage, usage_only=True)
+            usage = translator.usage if translator.usage_reported else None
+            yield StreamEvent(usage_chunk, usage=usage, usage_only=True)
             yield StreamEvent(None, done=True)
         except _TRANSPORT_ERRORS as exc:
             raise error_from_exception(self.name, exc, deadline.phase) from exc

@@ -86,8 +86,9 @@ class AnthropicProvider(TranslatingProvider):
     def _from_wire(self, response: Mapping[str, Any], created: int, call_id: str) -> dict[str, Any]:
         return from_wire(response, created=created, model=self.endpoint.model)
 
-    def _usage(self, response: Mapping[str, Any]) -> Usage:
-        return usage_from_wire(response.get("usage"))
+    def _usage(self, response: Mapping[str, Any]) -> Usage | None:
+        reported = response.get("usage")
+        return usage_from_wire(reported) if reported else None
 
     def _error(self, status: int | None, body: object, retry_after: str | None) -> ProviderError:
         return error_from_wire(status, body, retry_after)

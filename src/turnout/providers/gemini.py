@@ -71,8 +71,9 @@ class GeminiProvider(TranslatingProvider):
             response, created=created, model=self.endpoint.model, call_id_prefix=call_id
         )
 
-    def _usage(self, response: Mapping[str, Any]) -> Usage:
-        return usage_from_wire(response.get("usageMetadata"))
+    def _usage(self, response: Mapping[str, Any]) -> Usage | None:
+        reported = response.get("usageMetadata")
+        return usage_from_wire(reported) if reported else None
 
     def _error(self, status: int | None, body: object, retry_after: str | None) -> ProviderError:
         return error_from_wire(status, body, retry_after)

@@ -124,12 +124,12 @@ class GeminiAnswer:
         }
         if finish:
             candidate["finishReason"] = self.finish_reason
-        return {
-            "candidates": [candidate],
-            "usageMetadata": dict(usage),
-            "modelVersion": self.model_version,
-            "responseId": self.response_id,
-        }
+        response: dict[str, Any] = {"candidates": [candidate]}
+        if self.usage:  # an empty ``usage`` scripts an upstream that reports none
+            response["usageMetadata"] = dict(usage)
+        response["modelVersion"] = self.model_version
+        response["responseId"] = self.response_id
+        return response
 
     def response(self) -> dict[str, Any]:
         """The non-streaming ``GenerateContentResponse``."""
