@@ -19,7 +19,7 @@ from turnout.errors import (
 )
 from turnout.providers import PROVIDERS
 from turnout.providers.anthropic import AnthropicProvider
-from turnout.providers.base import Endpoint, StreamEvent, Timeouts
+from turnout.providers.base import Endpoint, Provider, StreamEvent, Timeouts
 from turnout.providers.gemini import GeminiProvider
 from turnout.testing._vendor_server import WireReply
 from turnout.testing.anthropic_upstream import AnthropicAnswer, AnthropicUpstream, anthropic_error
@@ -326,3 +326,13 @@ async def test_missing_usage_is_reported_as_none_so_the_gateway_counts(
         assert events[-2].usage_only and events[-2].usage is None
     else:
         assert (await provider.complete(BODY, {})).usage is None
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+async def test_every_registered_provider_keeps_the_seam(
+    name: str, session: aiohttp.ClientSession
+) -> None:
+    endpoint = Endpoint(name="d", provider=name, model="m", base_url="http://127.0.0.1:9")
+    provider = PROVIDERS[name](endpoint, session)
+    assert isinstance(provider, Provider)
+    assert provider.endpoint is endpoint
