@@ -353,7 +353,8 @@ def translate(raw: bytes, piece: int) -> tuple[list[dict[str, Any]], AnthropicSt
 
 
 def collect(chunks: list[dict[str, Any]]) -> tuple[str, dict[int, dict[str, Any]], str | None]:
-    text, calls, finish = "", {}, None
+    text, finish = "", None
+    calls: dict[int, dict[str, Any]] = {}
     for chunk in chunks:
         for choice in chunk["choices"]:
             delta = choice["delta"]

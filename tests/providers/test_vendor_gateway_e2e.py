@@ -175,46 +175,37 @@ class Answer:
 def ask(
     gw: Gateway, stream: bool, model: str, messages: list[dict[str, Any]], **extra: Any
 ) -> Answer:
-    client = gw.client()
+    """Call the gateway with the openai client; collect the answer either way."""
+    create: Any = gw.client().chat.completions.create
+    calls: dict[int, dict[str, Any]] = {}
     if not stream:
-        out = client.chat.completions.create(model=model, messages=messages, **extra)  # type: ignore[call-overload]
+        out = create(model=model, messages=messages, **extra)
         message = out.choices[0].message
-        calls = {
-            i: {
-                "id": c.id,
-                "name": c.function.name,
-                "arguments": c.function.arguments,
-                "first_has_id": True,
-            }
-            for i, c in enumerate(message.tool_calls or [])
-        }
+        for i, c in enumerate(message.tool_calls or []):
+            calls[i] = {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
         return Answer(message.content, calls, out.choices[0].finish_reason, out.usage)
     text, finish, usage = "", None, None
-    calls: dict[int, dict[str, Any]] = {}
-    events = client.chat.completions.create(
+    events = create(
         model=model,
         messages=messages,
         stream=True,
         stream_options={"include_usage": True},
         **extra,
-    )  # type: ignore[call-overload]
+    )
     for chunk in events:
         if chunk.usage is not None:
             usage = chunk.usage
         for choice in chunk.choices:
             text += choice.delta.content or ""
             for call in choice.delta.tool_calls or []:
-                if call.index not in calls:
-                    assert call.id and call.function and call.function.name, (
-                        "id/name on first delta"
-                    )
+                if call.index not in calls:  # the first delta of a call carries id and name
+                    assert call.id and call.function and call.function.name
                     calls[call.index] = {
                         "id": call.id,
                         "name": call.function.name,
                         "arguments": "",
-                        "first_has_id": True,
                     }
-                else:
+                else:  # later deltas carry argument fragments only
                     assert call.id is None and (call.function is None or not call.function.name)
                 if call.function and call.function.arguments:
                     calls[call.index]["arguments"] += call.function.arguments
@@ -222,7 +213,7 @@ def ask(
     return Answer(text or None, calls, finish, usage)
 
 
-USER = [{"role": "user", "content": "hello"}]
+USER: list[dict[str, Any]] = [{"role": "user", "content": "hello"}]
 BOTH = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 
 
@@ -319,7 +310,7 @@ def test_tool_results_go_back_to_anthropic(
 ) -> None:
     claude, _ = up
     claude.script(AnthropicAnswer.text("It is 18C in Zürich."))
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "Be brief."},
         {"role": "system", "content": [{"type": "text", "text": "Use metric units."}]},
         {"role": "user", "content": "weather?"},
@@ -480,7 +471,7 @@ def test_empty_user_turn_is_a_400_naming_the_index_without_cooldown(
     gateway: Gateway, up: tuple[AnthropicUpstream, GeminiUpstream], stream: bool
 ) -> None:
     claude, gemini = up
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "a"},
         {"role": "assistant", "content": ""},
         {"role": "user", "content": [{"type": "text", "text": ""}]},
@@ -542,11 +533,8 @@ def test_anthropic_error_event_after_content_reaches_the_client(
     )
     received = ""
     with pytest.raises(openai.APIError, match="overloaded"):
-        for chunk in gateway.client().chat.completions.create(
-            model="claude-first",
-            messages=USER,
-            stream=True,  # type: ignore[arg-type]
-        ):
+        create: Any = gateway.client().chat.completions.create
+        for chunk in create(model="claude-first", messages=USER, stream=True):
             for choice in chunk.choices:
                 received += choice.delta.content or ""
     assert received == "Half of"

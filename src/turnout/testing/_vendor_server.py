@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 import httptools
 import orjson
@@ -205,7 +205,7 @@ class VendorServer:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
-    def script(self, *items: Answer | WireReply) -> VendorServer:
+    def script(self, *items: Answer | WireReply) -> Self:
         """Queue answers for the next requests, in order."""
         with self._lock:
             self._script.extend(items)
@@ -221,7 +221,7 @@ class VendorServer:
         with self._lock:
             return self._script.popleft() if self._script else self._default
 
-    def start(self) -> VendorServer:
+    def start(self) -> Self:
         """Start listening in a background thread; returns once it listens."""
         ready = threading.Event()
 
@@ -264,7 +264,7 @@ class VendorServer:
             self._thread.join(10)
         self._loop = None
 
-    def __enter__(self) -> VendorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
