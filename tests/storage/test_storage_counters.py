@@ -180,3 +180,62 @@ async def test_storage_errors_never_show_passwords() -> None:
         PostgresLedger("postgresql://postgres:hunter2-secret@127.0.0.1:1/test")
     assert "hunter2" not in str(pg_info.value)
     assert "127.0.0.1:1/test" in str(pg_info.value)
+
+
+async def test_redis_recovers_from_a_flushed_script_cache() -> None:
+    if not redis_reachable():
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    counters = RedisCounters(REDIS_URL)
+    key, limits = fresh_key(), Limits(budget_usd=0.01)
+    first = await counters.reserve(key, limits, tokens=1, cost_usd=0.004, now=NOW)
+    redis.Redis.from_url(REDIS_URL).script_flush()  # as after a Redis restart
+    await counters.settle(first, cost_usd=0.003, tokens=2)
+    await counters.reserve(key, limits, tokens=1, cost_usd=0.007, now=NOW)
+    assert await counters.spent_usd(key, limits, now=NOW) == pytest.approx(0.010)
+    await counters.aclose()
+
+
+async def test_redis_gives_back_a_reservation_whose_caller_was_cancelled() -> None:
+    if not redis_reachable():
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    counters = RedisCounters(REDIS_URL)
+    key, limits = fresh_key(), Limits(budget_usd=0.01)
+    tasks = [
+        asyncio.create_task(counters.reserve(key, limits, tokens=1, cost_usd=0.005, now=NOW))
+        for _ in range(2)
+    ]
+    await asyncio.sleep(0)  # both queued, the pipeline on its way
+    tasks[0].cancel()
+    kept = await tasks[1]
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    await counters.aclose()  # waits for queued calls, the give-back included
+    again = RedisCounters(REDIS_URL)
+    assert await again.spent_usd(key, limits, now=NOW) == pytest.approx(kept.reserved_usd)
+    await again.aclose()
+
+
+async def test_redis_group_commit_keeps_every_call_atomic() -> None:
+    if not redis_reachable():
+        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    counters = RedisCounters(REDIS_URL)
+    key, limits = fresh_key(), Limits(rpm=50, budget_usd=1.0)
+
+    async def one() -> str:
+        try:
+            r = await counters.reserve(key, limits, tokens=1, cost_usd=0.03, now=NOW)
+        except RateLimitExceeded:
+            return "rpm"
+        except BudgetExceeded:
+            return "usd"
+        await counters.settle(r, cost_usd=0.02, tokens=1)
+        return "ok"
+
+    outcomes = await asyncio.gather(*(one() for _ in range(200)))
+    # At most 50 pass RPM; reservations of $0.03 fit 33 times in $1.00 before any settles
+    # (settled ones free $0.01 each, so more may fit later, up to the RPM limit).
+    assert 33 <= outcomes.count("ok") <= 50
+    assert outcomes.count("rpm") + outcomes.count("usd") == 200 - outcomes.count("ok")
+    spent = await counters.spent_usd(key, limits, now=NOW)
+    assert spent == pytest.approx(0.02 * outcomes.count("ok"))
+    await counters.aclose()

@@ -12,17 +12,22 @@ Keys (the ``{key_id}`` hash tag keeps one key's counters in one cluster slot)::
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from turnout.errors import StorageError
 from turnout.storage.base import Limits, Reservation
 from turnout.storage.counters import budget_denial, budget_window, nano_usd, rate_denial, usd
 
 __all__ = ["RedisCounters"]
+
+logger = logging.getLogger("turnout.storage.redis_counters")
 
 # KEYS: rpm, tpm, usd. ARGV: rpm_limit, tpm_limit, tokens, usd_limit, amount, usd_ttl_s.
 # A limit of -1 means unlimited. Returns {code, used}: 0 admitted, 1 rpm, 2 tpm, 3 budget.
@@ -60,8 +65,20 @@ def _keys(key_id: str, minute: int, period: str) -> list[str]:
     return [f"{base}:rpm:{minute}", f"{base}:tpm:{minute}", f"{base}:usd:{period}"]
 
 
+_Call = tuple[str, list[str], list[int], "asyncio.Future[Any]"]
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("releasing an abandoned reservation failed: %s", future.exception())
+
+
 class RedisCounters:
     """Counters shared through Redis (``redis://host:port/db``).
+
+    Concurrent calls are group-committed: every script call made while a pipeline is in
+    flight joins the next one, so at high concurrency one round trip carries many requests
+    (each script still runs atomically on its own). Calls from one event loop only.
 
     Args:
         url: Redis URL, e.g. ``"redis://127.0.0.1:6379/0"``.
@@ -76,13 +93,70 @@ class RedisCounters:
         self._client: Any = aioredis.from_url(
             url, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
         )
-        self._reserve = self._client.register_script(_RESERVE)
-        self._settle = self._client.register_script(_SETTLE)
+        self._scripts = {
+            "reserve": (_RESERVE, hashlib.sha1(_RESERVE.encode()).hexdigest()),
+            "settle": (_SETTLE, hashlib.sha1(_SETTLE.encode()).hexdigest()),
+        }
+        self._pending: list[_Call] = []
+        self._flusher: asyncio.Task[None] | None = None
 
-    def _error(self, exc: RedisError) -> StorageError:
+    def _error(self, exc: Exception) -> StorageError:
         # Host and port only: never show a password from the URL.
         parts = urlsplit(self.url)
         return StorageError(f"redis counters at {parts.hostname}:{parts.port or 6379}: {exc}")
+
+    async def _call(self, script: str, keys: list[str], args: list[int]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((script, keys, args, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self._execute(batch)
+            except (RedisError, OSError) as exc:
+                error = self._error(exc)
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (script, keys, args, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller was cancelled while waiting
+                    if script == "reserve" and not isinstance(result, Exception) and result[0] == 0:
+                        self._give_back(keys, args)
+                elif isinstance(result, Exception):
+                    future.set_exception(self._error(result))
+                else:
+                    future.set_result(result)
+
+    def _give_back(self, keys: list[str], args: list[int]) -> None:
+        """Release a reservation nobody is waiting for any more (its caller was cancelled)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_log_failure)
+        self._pending.append(("settle", [keys[1], keys[2]], [0, -args[4]], future))
+
+    async def _execute(self, batch: list[_Call]) -> list[Any]:
+        results = await self._pipeline(batch)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            # First use, or Redis restarted and lost its script cache: load the scripts and
+            # replay the calls that did not run (NOSCRIPT means the call did nothing).
+            for source, _ in self._scripts.values():
+                await self._client.script_load(source)
+            again = await self._pipeline([batch[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for script, keys, args, _ in calls:
+            pipe.evalsha(self._scripts[script][1], len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        return results
 
     async def reserve(
         self, key_id: str, limits: Limits, *, tokens: int, cost_usd: float, now: float
@@ -106,10 +180,7 @@ class RedisCounters:
             amount,
             int(end - now) + 86_400,
         ]
-        try:
-            code, used = await self._reserve(keys=_keys(key_id, minute, period), args=args)
-        except RedisError as exc:
-            raise self._error(exc) from exc
+        code, used = await self._call("reserve", _keys(key_id, minute, period), args)
         if code == 1:
             raise rate_denial("requests", int(used), limits.rpm or 0, now)
         if code == 2:
@@ -127,10 +198,7 @@ class RedisCounters:
         r = reservation
         _, tpm_key, usd_key = _keys(r.key_id, r.minute, r.period)
         delta_usd = nano_usd(cost_usd) - nano_usd(r.reserved_usd)
-        try:
-            await self._settle(keys=[tpm_key, usd_key], args=[tokens - r.tokens, delta_usd])
-        except RedisError as exc:
-            raise self._error(exc) from exc
+        await self._call("settle", [tpm_key, usd_key], [tokens - r.tokens, delta_usd])
 
     async def release(self, reservation: Reservation) -> None:
         """Give back the reserved USD.
@@ -165,5 +233,7 @@ class RedisCounters:
             raise self._error(exc) from exc
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Finish queued calls, then close the connection pool."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         await self._client.aclose()
