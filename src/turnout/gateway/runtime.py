@@ -23,6 +23,7 @@ from turnout.policies.base import Policy
 from turnout.providers import PROVIDERS
 from turnout.providers.base import Endpoint, Provider, Timeouts
 from turnout.router import Router
+from turnout.rules import RuleRouter, rule_router_for_route
 
 __all__ = ["DeploymentRuntime", "RouteRuntime", "Runtime", "load_router_file"]
 
@@ -66,12 +67,15 @@ class RouteRuntime:
         router: The router choosing among the route's candidates.
         config: The route's config (constraints, rules); ``None`` for a concrete model.
         cards: Cards of every candidate (for the worst-case budget reservation).
+        rules: The route's declarative rules in front of ``router`` (``turnout.rules``);
+            ``None`` if the route has none.
     """
 
     name: str
     router: Router
     config: RouteConfig | None
     cards: tuple[ModelCard, ...] = field(default=())
+    rules: RuleRouter | None = None
 
 
 def load_router_file(
@@ -195,7 +199,15 @@ class Runtime:
                 self.catalog, route.candidates, policy, random_state=route.random_state, name=alias
             )
         cards = tuple(self.catalog[m] for m in route.candidates)
-        return RouteRuntime(alias, router, route, cards)
+        rules = rule_router_for_route(
+            alias,
+            route,
+            self.catalog,
+            base=router,
+            default_tier=route.constraints.tier,
+            served=set(self.by_model),
+        )
+        return RouteRuntime(alias, router, route, cards, rules)
 
     def route(self, name: str) -> RouteRuntime:
         """The route a request's ``model`` names (an alias or a served model id).
