@@ -359,3 +359,23 @@ def test_streams_settle_their_actual_cost(
     assert [r.status for r in rows] == ["ok", "ok", "rejected"]
     assert [r.cost_usd for r in rows[:2]] == [pytest.approx(0.004)] * 2
     assert all(r.stream and r.ttft_s is not None for r in rows[:2])
+
+
+def test_unreachable_counters_give_503_not_500(
+    tmp_path: Path, upstream: UpstreamServer, serve: Callable[..., Running]
+) -> None:
+    key = create_key(tmp_path, KeySpec("budgeted", limits=Limits(budget_usd=1.0)))
+    gw = serve(upstream, counters_url="redis://127.0.0.1:1/0")
+
+    async def run() -> httpx.Response:
+        async with httpx.AsyncClient() as h:
+            return await h.post(
+                f"{gw.url}/v1/chat/completions",
+                json={"model": "auto", "messages": [{"role": "user", "content": "x"}]},
+                headers={"authorization": f"Bearer {key}"},
+            )
+
+    response = asyncio.run(run())
+    assert response.status_code == 503
+    assert key.split(".")[1] not in response.text
+    assert len(upstream.requests) == 0
