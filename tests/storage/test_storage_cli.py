@@ -102,3 +102,52 @@ def test_bad_config_storage_section(tmp_path: Path) -> None:
     config.write_text("storage:\n  url: sqlite:///x.db\n  colour: blue\n")
     code, _, err = invoke("keys", "list", "--config", str(config))
     assert code == 2 and "storage.colour: unknown key" in err
+
+
+def test_usage_from_the_ledger(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from turnout.cli.keys import period_start
+    from turnout.storage.base import LedgerRow
+    from turnout.storage.ledger import SqliteLedger
+    from turnout.types import Usage
+
+    url = f"sqlite:///{tmp_path}/turnout.db"
+    code, out, _ = invoke(
+        "keys", "create", "--name", "team-a", "--budget-usd", "1", "--json", "--storage", url
+    )
+    key_id = json.loads(out)["key_id"]
+    ledger = SqliteLedger(tmp_path / "turnout.db")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    ledger.append(
+        LedgerRow(
+            "r1",
+            "ok",
+            now,
+            now,
+            key_id=key_id,
+            cost_usd=0.25,
+            usage=Usage(input_tokens=100, output_tokens=50),
+        )
+    )
+    ledger.append(
+        LedgerRow(
+            "r2", "rejected", now, now, key_id=key_id, http_status=429, error_code="budget_exceeded"
+        )
+    )
+    ledger.close()
+    code, out, err = invoke("keys", "usage", "--json", "--storage", url)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["key_id"] == key_id and row["requests"] == 2 and row["rejected"] == 1
+    assert row["recorded_cost_usd"] == pytest.approx(0.25) and row["input_tokens"] == 100
+    code, out, err = invoke("keys", "usage", "--storage", url, "--period", "day")
+    assert code == 0, err
+    assert "team-a" in out and "0.250000" in out and "1/month" in out
+    code, out, _ = invoke("keys", "usage", "--json", "--storage", url, "--since", "2999-01-01")
+    assert json.loads(out) == []
+    monday = period_start("week", dt.datetime(2026, 11, 29, 15, tzinfo=dt.UTC))
+    assert monday == dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    assert period_start("month", dt.datetime(2026, 11, 29, 15, tzinfo=dt.UTC)).day == 1
+    code, _, err = invoke("keys", "usage", "--storage", url, "--period", "year")
+    assert code == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -251,3 +252,71 @@ def test_rows_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
     again = SqliteLedger(path)
     assert [r.request_id for r in again.recent()] == ["exit-row"]
     again.close()
+
+
+def _usage_rows() -> list[LedgerRow]:
+    return [
+        make_row("a1", key_id="k1", cost_usd=0.004, started_at=1000.0),
+        make_row(
+            "a2",
+            key_id="k1",
+            cost_usd=0.001,
+            cost_estimated=True,
+            started_at=1001.0,
+            usage=Usage(input_tokens=10, output_tokens=5, estimated=True),
+        ),
+        make_row(
+            "a3", key_id="k1", status="rejected", usage=None, cost_usd=None, started_at=1002.0
+        ),
+        make_row(
+            "a4",
+            key_id="k2",
+            status="failed",
+            cost_usd=None,
+            started_at=1003.0,
+            usage=Usage(input_tokens=7, output_tokens=0),
+        ),
+        make_row(
+            "a5",
+            key_id="k2",
+            cost_usd=None,
+            started_at=1004.0,
+            usage=Usage(input_tokens=3, output_tokens=4),
+        ),  # unpriced model
+        make_row("old", key_id="k1", cost_usd=9.0, started_at=10.0),  # before the window
+        make_row("anon", key_id=None, cost_usd=0.002, started_at=1005.0),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "memory", "postgres"])
+def test_usage_by_key(backend: str, tmp_path: Path) -> None:
+    if backend == "postgres" and not _postgres_reachable():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+    if backend == "sqlite":
+        ledger = open_ledger(StorageConfig(url=f"sqlite:///{tmp_path}/l.db"))
+    elif backend == "memory":
+        ledger = open_ledger(StorageConfig(url="memory://"))
+    else:
+        schema = "ledger_" + secrets.token_hex(4)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        ledger = open_ledger(StorageConfig(url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"))
+    for row in _usage_rows():
+        ledger.append(row)
+    ledger.flush()
+    totals = {u.key_id: u for u in ledger.usage_by_key(since=500.0)}
+    ledger.close()
+    if backend == "postgres":
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    assert list(totals) == ["k1", "k2", None]
+    k1, k2 = totals["k1"], totals["k2"]
+    assert (k1.requests, k1.ok, k1.failed, k1.rejected) == (3, 2, 0, 1)
+    assert k1.recorded_cost_usd == pytest.approx(0.004)
+    assert k1.estimated_cost_usd == pytest.approx(0.001)
+    assert k1.cost_usd == pytest.approx(0.005)
+    assert k1.input_tokens == 2006 + 10 and k1.output_tokens == 300 + 5
+    assert k1.unpriced == 0
+    assert (k2.requests, k2.ok, k2.failed, k2.unpriced) == (2, 1, 1, 2)
+    assert k2.cost_usd == 0.0
+    assert totals[None].recorded_cost_usd == pytest.approx(0.002)

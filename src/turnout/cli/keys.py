@@ -1,4 +1,4 @@
-"""``turnout keys create|list|revoke``: manage the gateway's API keys.
+"""``turnout keys create|list|revoke|usage``: manage the gateway's API keys and see their spend.
 
 The key store is found from ``--storage URL`` or the ``storage:`` section of ``--config``
 (default: ``./turnout.yaml`` if it exists, else ``sqlite:///turnout.db``). ``create`` prints
@@ -7,8 +7,10 @@ the plain key once, on stdout; nothing else ever prints it (``list`` shows maske
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,10 +25,10 @@ from turnout.cli import app
 from turnout.errors import ConfigError, StorageError
 from turnout.storage.base import BudgetPeriod, KeyRecord, KeySpec, KeyStore, Limits
 from turnout.storage.config import StorageConfig
-from turnout.storage.factory import open_key_store
+from turnout.storage.factory import open_key_store, open_ledger
 from turnout.storage.keys import KEY_PREFIX
 
-__all__ = ["keys_app", "parse_budget_period", "storage_config"]
+__all__ = ["keys_app", "parse_budget_period", "period_start", "storage_config"]
 
 keys_app = typer.Typer(
     help="Create, list and revoke the gateway's API keys (stored as salted hashes).",
@@ -211,3 +213,93 @@ def revoke(
         typer.echo(f"error: no active key with id {key_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+def period_start(period: str, now: dt.datetime) -> dt.datetime:
+    """Start (UTC) of the calendar ``period`` (``day``, ``week``, ``month``) containing ``now``.
+
+    Raises:
+        typer.BadParameter: If ``period`` is not one of them.
+    """
+    day = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    raise typer.BadParameter(f"must be day, week or month; got {period!r}", param_hint="--period")
+
+
+@keys_app.command("usage")
+def usage(
+    period: Annotated[
+        str, typer.Option(help="Sum since the start of this UTC day, week or month.")
+    ] = "month",
+    since: Annotated[
+        str | None, typer.Option(help="Sum since this UTC date or time (ISO 8601); beats --period.")
+    ] = None,
+    config: ConfigOpt = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Requests, tokens and USD per key from the ledger (recorded and estimated kept apart)."""
+    if since is not None:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"must be an ISO date; got {since!r}", param_hint="--since"
+            ) from exc
+        start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    else:
+        start = period_start(period, dt.datetime.now(dt.UTC))
+    try:
+        settings = storage_config(config, storage)
+        ledger = open_ledger(settings)
+    except (ConfigError, StorageError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        totals = ledger.usage_by_key(start.timestamp())
+    finally:
+        ledger.close()
+    names = {r.key_id: r for r in _open(config, storage).list(include_revoked=True)}
+    if as_json:
+        rows = [{**asdict(u), "cost_usd": u.cost_usd, "since": start.isoformat()} for u in totals]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"usage since {start:%Y-%m-%d %H:%M} UTC (from the ledger)")
+    for column in (
+        "key",
+        "name",
+        "requests",
+        "ok",
+        "failed",
+        "rejected",
+        "tokens in",
+        "tokens out",
+    ):
+        table.add_column(column, justify="left" if column in ("key", "name") else "right")
+    for column in ("recorded $", "estimated $", "unpriced", "budget $"):
+        table.add_column(column, justify="right")
+    for u in totals:
+        record = names.get(u.key_id or "")
+        budget = record.limits.budget_usd if record else None
+        table.add_row(
+            u.key_id or "anonymous",
+            record.name if record else ("admin" if u.key_id == "admin" else "-"),
+            str(u.requests),
+            str(u.ok),
+            str(u.failed),
+            str(u.rejected),
+            str(u.input_tokens),
+            str(u.output_tokens),
+            f"{u.recorded_cost_usd:.6f}",
+            f"{u.estimated_cost_usd:.6f}",
+            str(u.unpriced),
+            "-"
+            if budget is None
+            else f"{budget:g}/{record.limits.budget_period if record else ''}",
+        )
+    Console(file=sys.stdout, width=180).print(table)

@@ -29,6 +29,7 @@ from typing import Any
 from turnout.errors import StorageError
 from turnout.storage._sqlite import connect
 from turnout.storage.base import Attempt, LedgerRow
+from turnout.storage.usage import KeyUsage, usage_from_rows, usage_from_sql, usage_sql
 from turnout.types import RouteDecision, Usage
 
 __all__ = ["BatchLedger", "MemoryLedger", "SqliteLedger", "row_from_record", "row_to_record"]
@@ -205,6 +206,18 @@ class BatchLedger:
 
     def _shutdown(self) -> None:
         """Release the backend (called on the writer thread after the last batch)."""
+
+    def get(self, request_id: str) -> LedgerRow | None:
+        """The latest written row of ``request_id``, or ``None``."""
+        raise NotImplementedError
+
+    def recent(self, limit: int = 100) -> list[LedgerRow]:
+        """The latest ``limit`` written rows, newest first."""
+        raise NotImplementedError
+
+    def usage_by_key(self, since: float) -> list[KeyUsage]:
+        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
+        raise NotImplementedError
 
     def append(self, row: LedgerRow) -> None:
         """Queue ``row`` for writing; returns at once.
@@ -416,6 +429,17 @@ class SqliteLedger(BatchLedger):
             f"SELECT {', '.join(COLUMNS)} FROM ledger ORDER BY id DESC LIMIT ?", (limit,)
         )
 
+    def usage_by_key(self, since: float) -> list[KeyUsage]:
+        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = connect(self.path)
+            try:
+                rows = self._reader.execute(usage_sql("ledger", "?"), (since,)).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"ledger {str(self.path)!r}: {exc}") from exc
+        return usage_from_sql(rows)
+
     def close(self) -> None:
         """Write everything queued, stop the writer and close connections. Idempotent."""
         super().close()
@@ -451,3 +475,7 @@ class MemoryLedger(BatchLedger):
     def recent(self, limit: int = 100) -> list[LedgerRow]:
         """The latest ``limit`` written rows, newest first."""
         return list(reversed(self.rows[-limit:]))
+
+    def usage_by_key(self, since: float) -> list[KeyUsage]:
+        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
+        return usage_from_rows(self.rows, since)

@@ -19,6 +19,7 @@ from turnout.errors import StorageError
 from turnout.storage.base import LedgerRow
 from turnout.storage.keys import SqlKeyStore
 from turnout.storage.ledger import COLUMNS, BatchLedger, row_from_record, row_to_record
+from turnout.storage.usage import KeyUsage, usage_from_sql, usage_sql
 
 __all__ = ["PostgresKeyStore", "PostgresLedger"]
 
@@ -114,6 +115,17 @@ class PostgresLedger(BatchLedger):
     def recent(self, limit: int = 100) -> list[LedgerRow]:
         """The latest ``limit`` written rows, newest first."""
         return self._query(f"{_SELECT} ORDER BY id DESC LIMIT %s", (limit,))
+
+    def usage_by_key(self, since: float) -> list[KeyUsage]:
+        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
+        with self._read_lock:
+            try:
+                if self._reader is None or self._reader.closed:
+                    self._reader = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
+                rows = self._reader.execute(usage_sql("turnout_ledger", "%s"), (since,)).fetchall()
+            except psycopg.Error as exc:
+                raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
+        return usage_from_sql(rows)
 
     def close(self) -> None:
         """Write everything queued, stop the writer and close connections. Idempotent."""
