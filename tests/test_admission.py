@@ -127,6 +127,9 @@ def test_admin_key(gatekeeper: Gatekeeper) -> None:
 def test_anonymous_only_when_not_required() -> None:
     keeper = Gatekeeper(None, MemoryCounters(), required=False)
     assert keeper.authenticate(None).key_id is None
+    assert keeper.authenticate("Bearer sk-placeholder").key_id is None  # SDKs send something
+    with pytest.raises(AuthenticationError):
+        Gatekeeper(None, MemoryCounters()).authenticate("Bearer sk-placeholder")
     with pytest.raises(AuthenticationError):  # a wrong key is still wrong
         keeper.authenticate("Bearer sk-tn-000000000000.x")
 

@@ -53,7 +53,7 @@ from turnout.catalog import ModelCard
 from turnout.errors import AuthenticationError, ConfigError, PermissionDeniedError
 from turnout.storage.base import BudgetPeriod, Counters, KeyRecord, KeyStore, Limits, Reservation
 from turnout.storage.config import KeysConfig, LimitsConfig, StorageConfig
-from turnout.storage.keys import mask_key
+from turnout.storage.keys import mask_key, parse_key
 from turnout.types import Usage
 
 __all__ = ["ADMIN_KEY_ID", "Admission", "Gatekeeper", "Principal", "worst_case_cost_usd"]
@@ -285,6 +285,9 @@ class Gatekeeper:
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by an ``Authorization: Bearer <key>`` header value.
 
+        With ``required=False``, a missing header or a bearer token that is not a turnout
+        key (``sk-tn-...``) is admitted as anonymous; a turnout key is still checked.
+
         Raises:
             AuthenticationError: 401 if the key is missing (and required), malformed,
                 unknown or revoked.
@@ -304,6 +307,10 @@ class Gatekeeper:
             )
         if self._admin_key is not None and hmac.compare_digest(token.encode(), self._admin_key):
             return Principal(ADMIN_KEY_ID, "admin", None, Limits(), is_admin=True)
+        if not self.required and parse_key(token) is None:
+            # Auth is off and this is not a turnout key (SDKs always send some key, e.g. a
+            # placeholder): the caller is anonymous. A malformed turnout key is still a 401.
+            return Principal(None, "anonymous", None, Limits())
         record = self._lookup(token)
         if record is None:
             raise AuthenticationError("invalid API key", code="invalid_api_key")
