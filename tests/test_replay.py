@@ -73,11 +73,11 @@ def test_replay_rejects_a_candidate_without_outcomes() -> None:
 
 def test_willingness_grid_worked_example() -> None:
     # One prompt: m1 costs 4 USD more and is predicted .4 better -> switch at 4/.4 = 10.
-    # Grid: 0, the quantiles of {10} (all 10), and 10 * 10 + 1e-12 above it.
+    # Grid: 0, the quantiles of {10} (all 10), and inf (always the best predicted).
     grid = willingness_grid([[0.5, 0.9]], [[1.0, 5.0]], n_points=3)
-    assert grid.tolist() == pytest.approx([0.0, 10.0, 100.0])
+    assert grid.tolist() == [0.0, 10.0, math.inf]
     # A dearer model predicted worse never switches: only the two ends.
-    assert willingness_grid([[0.9, 0.5]], [[1.0, 5.0]]).tolist() == [0.0, 1.0]
+    assert willingness_grid([[0.9, 0.5]], [[1.0, 5.0]]).tolist() == [0.0, math.inf]
 
 
 def test_sweep_spans_cheapest_to_best() -> None:

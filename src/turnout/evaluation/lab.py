@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "make_parts",
     "make_split",
+    "fit_length_predictor",
     "specs_from_registry",
     "utility_policy",
 ]
@@ -57,7 +58,7 @@ class RouterSpec:
 
     name: str
     predictor: Callable[[], QualityPredictor]
-    length_predictor: Callable[[OutcomeTable], OutputLengthPredictor] | None = None
+    length_predictor: Callable[[OutcomeTable], OutputLengthPredictor | None] | None = None
 
 
 def utility_policy(willingness_to_pay_usd: float) -> Policy:
@@ -239,10 +240,37 @@ def _by_benchmark(name: str, test: OutcomeTable, curve: RouterCurve) -> dict[str
     return out
 
 
+def fit_length_predictor(train: OutcomeTable) -> OutputLengthPredictor | None:
+    """The output-length predictor of turnout fitted on ``train.output_tokens``, if available.
+
+    The router turns predicted output tokens into its cost estimates; without a length
+    predictor it assumes its default length for every model.
+    """
+    from turnout import predictors
+
+    cls = getattr(predictors, "LengthPredictor", None)
+    if cls is None:
+        return None
+    fitted: OutputLengthPredictor = cls().fit(
+        list(train.prompts), train.output_tokens, list(train.models)
+    )
+    return fitted
+
+
 def specs_from_registry(
-    names: Sequence[str], registry: Mapping[str, Callable[[], QualityPredictor]]
+    names: Sequence[str],
+    registry: Mapping[str, Callable[[], QualityPredictor]],
+    *,
+    length_predictor: Callable[[OutcomeTable], OutputLengthPredictor | None] | None = (
+        fit_length_predictor
+    ),
 ) -> list[RouterSpec]:
     """One :class:`RouterSpec` per predictor name of ``registry``.
+
+    Args:
+        names: Predictor names.
+        registry: Name to predictor class (e.g. ``turnout.predictors.PREDICTORS``).
+        length_predictor: Fits each router's output-length predictor on its training split.
 
     Raises:
         UnknownPredictorError: If a name is not registered (the message lists the known ones).
@@ -255,5 +283,5 @@ def specs_from_registry(
             raise UnknownPredictorError(
                 f"unknown predictor {name!r}; known: {', '.join(sorted(registry)) or 'none'}"
             )
-        specs.append(RouterSpec(name, registry[name]))
+        specs.append(RouterSpec(name, registry[name], length_predictor))
     return specs

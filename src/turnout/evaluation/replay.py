@@ -171,7 +171,7 @@ def willingness_grid(
     choosing once the willingness to pay exceeds ``dc / dq`` USD per quality point. The grid
     is ``0`` (always the cheapest), the quantiles of those switch points over all prompts and
     model pairs (so each step changes about as many decisions, and the curve is dense where
-    decisions are), and a value above the largest (always the best predicted).
+    decisions are), and ``inf`` (always the best predicted).
 
     Args:
         quality: Predicted quality, shape (n_prompts, n_models).
@@ -189,10 +189,9 @@ def willingness_grid(
     switch = dc[useful] / dq[useful]
     switch = switch[np.isfinite(switch)]
     if switch.size == 0:
-        return np.array([0.0, 1.0])
+        return np.array([0.0, np.inf])
     inner = np.quantile(switch, np.linspace(0.0, 1.0, n_points))
-    top = float(switch.max()) * 10 + 1e-12
-    return np.unique(np.concatenate(([0.0], inner, [top])))
+    return np.unique(np.concatenate(([0.0], inner, [np.inf])))
 
 
 def _predicted_cost(
