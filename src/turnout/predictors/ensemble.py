@@ -1,0 +1,87 @@
+"""``ensemble``: a weighted mean of several encoded predictors that share one encoder.
+
+The prompt is encoded once; each member (``knn``, ``linear``, ``irt``) is fitted on the same
+features and the predicted qualities are averaged with fixed weights. Neighbours capture
+what is local (a benchmark's format, a family of questions); the IRT model shares strength
+across models and smooths the noise of 0/1 scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from turnout.errors import ConfigError
+from turnout.features.encoders import SparseRow
+from turnout.predictors._common import EncodedPredictor, Features, FloatArray
+from turnout.predictors.irt import IRTPredictor
+from turnout.predictors.knn import KNNPredictor
+from turnout.predictors.linear import LinearPredictor
+
+__all__ = ["MEMBERS", "EnsemblePredictor"]
+
+#: Predictors an ensemble can hold, by name (built with their default hyperparameters).
+MEMBERS: dict[str, type[IRTPredictor] | type[KNNPredictor] | type[LinearPredictor]] = {
+    "irt": IRTPredictor,
+    "knn": KNNPredictor,
+    "linear": LinearPredictor,
+}
+
+
+class EnsemblePredictor(EncodedPredictor):
+    """Weighted mean of encoded predictors over one shared encoder.
+
+    Args:
+        members: ``(name, weight)`` pairs; names from :data:`MEMBERS`, weights >= 0 with a
+            positive sum (they are normalised).
+        encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
+
+    Attributes:
+        models_: Column names.
+        encoder_: The fitted encoder.
+        members_: The fitted members, in ``members`` order.
+        weights_: Normalised weights, shape (n_members,).
+    """
+
+    def __init__(
+        self,
+        members: tuple[tuple[str, float], ...] = (("knn", 0.5), ("irt", 0.5)),
+        encoder: str = "hashing",
+    ) -> None:
+        self.members = members
+        self.encoder = encoder
+
+    def _check_params(self) -> None:
+        if not self.members:
+            raise ConfigError("`members` must name at least one predictor; got ()", field="members")
+        for name, weight in self.members:
+            if name not in MEMBERS:
+                raise ConfigError(
+                    f"`members` names must be in {sorted(MEMBERS)}; got {name!r}", field="members"
+                )
+            if not weight >= 0:
+                raise ConfigError(
+                    f"`members` weights must be >= 0; got {weight!r}", field="members"
+                )
+        if not sum(w for _, w in self.members) > 0:
+            raise ConfigError("`members` weights must have a positive sum", field="members")
+
+    def _fit_features(self, x: Features, y: FloatArray) -> None:
+        fitted = []
+        for name, _ in self.members:
+            member = MEMBERS[name](encoder=self.encoder)
+            member._check_params()
+            member.encoder_ = self.encoder_
+            member.models_ = self.models_
+            member._fit_features(x, y)
+            fitted.append(member)
+        weights = np.array([w for _, w in self.members], dtype=np.float64)
+        self.members_ = fitted
+        self.weights_ = weights / weights.sum()
+
+    def _predict_features(self, x: Features) -> FloatArray:
+        pairs = zip(self.weights_, self.members_, strict=True)
+        return np.asarray(sum(w * m._predict_features(x) for w, m in pairs), dtype=np.float64)
+
+    def _predict_row(self, row: SparseRow) -> FloatArray:
+        pairs = zip(self.weights_, self.members_, strict=True)
+        return np.asarray(sum(w * m._predict_row(row) for w, m in pairs), dtype=np.float64)

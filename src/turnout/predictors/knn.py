@@ -1,0 +1,144 @@
+"""``knn``: quality of a model on a prompt = its mean score on the most similar training prompts.
+
+Similarity is the dot product of encoded prompts (cosine: the encoders give unit rows). With
+the hashing encoder, the features that occur in more than ``max_df`` of the training prompts
+are left out of the similarity: after IDF weighting they carry little, and dropping them makes
+the inverted index that scores one prompt short, so the single-prompt path needs no matrix
+product over the whole training set.
+
+The estimate is shrunk towards the model's mean score (a Bayesian average)::
+
+    quality[m] = (sum_k w_k * score[k, m] + shrinkage * mean[m]) / (sum_k w_k + shrinkage)
+
+over the ``n_neighbors`` most similar prompts with an observed score for ``m``, with weights
+``w_k = max(similarity_k, 0) ** power`` (a larger ``power`` trusts the closest neighbours more).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from turnout.errors import ConfigError
+from turnout.features.encoders import SparseRow
+from turnout.predictors._common import EncodedPredictor, Features, FloatArray, column_means
+
+__all__ = ["KNNPredictor"]
+
+_CHUNK = 512
+
+
+class KNNPredictor(EncodedPredictor):
+    """k-nearest-neighbour quality predictor over an encoder.
+
+    Args:
+        n_neighbors: Neighbours averaged per prompt (fewer if the training set is smaller).
+        shrinkage: Pseudo-weight of the model's mean score; larger = smoother.
+        max_df: Sparse encoders only: features present in more than this share of training
+            prompts are ignored by the similarity (in (0, 1]; 1 keeps all).
+        power: Exponent applied to the similarities (> 0).
+        encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
+
+    Attributes:
+        models_: Column names.
+        encoder_: The fitted encoder.
+        scores_: Training scores, shape (n_train, n_models), NaN = missing.
+        prior_: Mean score per model, shape (n_models,).
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 40,
+        shrinkage: float = 1.0,
+        max_df: float = 0.05,
+        power: float = 1.0,
+        encoder: str = "hashing",
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.shrinkage = shrinkage
+        self.max_df = max_df
+        self.power = power
+        self.encoder = encoder
+
+    def _check_params(self) -> None:
+        if not isinstance(self.n_neighbors, int) or self.n_neighbors < 1:
+            raise ConfigError(
+                f"`n_neighbors` must be an int >= 1; got {self.n_neighbors!r}", field="n_neighbors"
+            )
+        if not self.shrinkage >= 0:
+            raise ConfigError(
+                f"`shrinkage` must be >= 0; got {self.shrinkage!r}", field="shrinkage"
+            )
+        if not self.power > 0:
+            raise ConfigError(f"`power` must be > 0; got {self.power!r}", field="power")
+        if not 0 < self.max_df <= 1:
+            raise ConfigError(f"`max_df` must be in (0, 1]; got {self.max_df!r}", field="max_df")
+
+    def _fit_features(self, x: Features, y: FloatArray) -> None:
+        self.scores_ = y
+        self.prior_ = column_means(y)
+        self._observed = ~np.isnan(y)
+        self._filled = np.where(self._observed, y, 0.0)
+        if sp.issparse(x):
+            csr = sp.csr_matrix(x, dtype=np.float64)
+            df = np.bincount(csr.indices, minlength=csr.shape[1])
+            self.keep_ = df <= self.max_df * csr.shape[0]
+            csr = csr.multiply(self.keep_[None, :]).tocsr()
+            csr.eliminate_zeros()
+            self.index_ = csr.T.tocsr()  # (n_features, n_train): the inverted index
+        else:
+            self.train_ = np.asarray(x, dtype=np.float64)
+
+    def _similarity(self, x: Features) -> FloatArray:
+        if hasattr(self, "index_"):
+            return np.asarray(
+                (sp.csr_matrix(x).multiply(self.keep_[None, :]) @ self.index_).toarray()
+            )
+        return np.asarray(np.asarray(x, dtype=np.float64) @ self.train_.T)
+
+    def _estimate(self, sims: FloatArray) -> FloatArray:
+        """Shrunk neighbour means from similarities, shape (n, n_train) -> (n, n_models)."""
+        n_train = sims.shape[1]
+        k = min(self.n_neighbors, n_train)
+        if k < n_train:
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(n_train), (sims.shape[0], n_train))
+        w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
+        if self.power != 1.0:
+            w = w**self.power
+        num = np.einsum("ik,ikm->im", w, self._filled[top]) + self.shrinkage * self.prior_
+        den = np.einsum("ik,ikm->im", w, self._observed[top].astype(np.float64)) + self.shrinkage
+        safe = den > 0
+        out = np.where(safe, num / np.where(safe, den, 1.0), self.prior_)
+        return np.asarray(out, dtype=np.float64)
+
+    def _predict_features(self, x: Features) -> FloatArray:
+        n = x.shape[0]
+        out = np.empty((n, len(self.models_)))
+        for start in range(0, n, _CHUNK):
+            out[start : start + _CHUNK] = self._estimate(
+                self._similarity(x[start : start + _CHUNK])
+            )
+        return out
+
+    def _predict_row(self, row: SparseRow) -> FloatArray:
+        idx, val = row
+        keep = self.keep_[idx]
+        idx, val = idx[keep], val[keep]
+        index = self.index_
+        starts = index.indptr[idx]
+        lengths = index.indptr[idx + 1] - starts
+        total = int(lengths.sum())
+        n_train = index.shape[1]
+        if total == 0:
+            sims = np.zeros(n_train)
+        else:
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            pos = np.arange(total) + offsets
+            sims = np.bincount(
+                index.indices[pos],
+                weights=index.data[pos] * np.repeat(val, lengths),
+                minlength=n_train,
+            )
+        return np.asarray(self._estimate(sims[None, :])[0], dtype=np.float64)

@@ -1,0 +1,77 @@
+"""``linear``: one ridge regression per model from the encoded prompt to its quality score.
+
+``quality[m] = clip(x @ w_m + b_m, 0, 1)``, each ``w_m`` fitted on the prompts where model
+``m`` has an observed score (L2 penalty ``alpha``). Columns observed on the same prompts are
+fitted together in one multi-output solve. Weights are kept as compact numpy arrays
+(:class:`~turnout.predictors._common.CompactLinear`) so that one prompt is scored with a
+gather and a dot product, without scikit-learn's per-call validation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import Ridge
+
+from turnout.errors import ConfigError
+from turnout.features.encoders import SparseRow
+from turnout.predictors._common import CompactLinear, EncodedPredictor, Features, FloatArray
+
+__all__ = ["LinearPredictor", "fit_ridge"]
+
+
+def fit_ridge(x: Features, y: FloatArray, alpha: float) -> CompactLinear:
+    """Ridge regression of each column of ``y`` on ``x``, NaN rows left out per column.
+
+    Args:
+        x: Features, shape (n, n_features), sparse or dense.
+        y: Targets, shape (n, n_outputs); NaN = missing.
+        alpha: L2 penalty.
+
+    Returns:
+        The fitted map, shape (n_features,) -> (n_outputs,).
+    """
+    n_out = y.shape[1]
+    coef = np.zeros((x.shape[1], n_out))
+    intercept = np.zeros(n_out)
+    observed = ~np.isnan(y)
+    groups: dict[bytes, list[int]] = {}
+    for j in range(n_out):
+        groups.setdefault(observed[:, j].tobytes(), []).append(j)
+    for cols in groups.values():
+        rows = np.flatnonzero(observed[:, cols[0]])
+        model = Ridge(alpha=alpha, solver="sparse_cg", tol=1e-4)
+        model.fit(x[rows], y[np.ix_(rows, np.asarray(cols, dtype=np.intp))])
+        coef[:, cols] = np.asarray(model.coef_).reshape(len(cols), -1).T
+        intercept[cols] = model.intercept_
+    return CompactLinear(coef, intercept)
+
+
+class LinearPredictor(EncodedPredictor):
+    """Per-model ridge regression of quality on the encoded prompt.
+
+    Args:
+        alpha: L2 penalty of each ridge regression (> 0).
+        encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
+
+    Attributes:
+        models_: Column names.
+        encoder_: The fitted encoder.
+        linear_: The fitted weights (:class:`~turnout.predictors._common.CompactLinear`).
+    """
+
+    def __init__(self, alpha: float = 1.0, encoder: str = "hashing") -> None:
+        self.alpha = alpha
+        self.encoder = encoder
+
+    def _check_params(self) -> None:
+        if not self.alpha > 0:
+            raise ConfigError(f"`alpha` must be > 0; got {self.alpha!r}", field="alpha")
+
+    def _fit_features(self, x: Features, y: FloatArray) -> None:
+        self.linear_ = fit_ridge(x, y, self.alpha)
+
+    def _predict_features(self, x: Features) -> FloatArray:
+        return np.clip(self.linear_.apply(x), 0.0, 1.0)
+
+    def _predict_row(self, row: SparseRow) -> FloatArray:
+        return np.clip(self.linear_.apply_row(row), 0.0, 1.0)
