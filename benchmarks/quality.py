@@ -3,7 +3,7 @@
 Regenerates everything in ``benchmarks/results/``: ``quality.md`` (tables, goals, commands),
 ``quality.json`` (every number) and one cost-quality PNG per dataset.
 
-Run (from the repository root; ~3-6 minutes on 2 shared cores)::
+Run (from the repository root; several minutes on 2 shared cores)::
 
     python benchmarks/quality.py                       # default predictor + tfidf-logreg
     python benchmarks/quality.py --data-dir ../shared/data --out benchmarks/results
@@ -13,10 +13,11 @@ What it runs, each with the same seed (0):
 1. random split by prompt text (20% held out) of ``llmrouter``, ``routellm``, ``routerarena``:
    the default predictor and the ``tfidf-logreg`` baseline, each swept over the utility
    policy's willingness to pay;
-2. ``routellm`` with 5-fold cross-fitting, so that each of MT-Bench, MMLU and GSM8K is scored
-   on all its prompts (as RouteLLM does) and APGR / CPT(50%) sit next to RouteLLM's published
-   numbers;
-3. a cross-task split of each dataset (a seeded 30% of its top-level tasks held out).
+2. ``routellm`` with 5-fold cross-fitting (default predictor only), so that each of MT-Bench,
+   MMLU and GSM8K is scored on all its prompts (as RouteLLM does) and APGR / CPT(50%) sit next
+   to RouteLLM's published numbers;
+3. a cross-task split of each dataset (a seeded 30% of its top-level tasks held out), default
+   predictor only.
 """
 
 from __future__ import annotations
@@ -115,7 +116,12 @@ def run(
             label = f"{name} {folds}-fold"
             began = time.perf_counter()
             crossfit = evaluate(
-                table, specs, folds=folds, seed=0, dataset=path.name, progress=_progress(label)
+                table,
+                default_only,
+                folds=folds,
+                seed=0,
+                dataset=path.name,
+                progress=_progress(label),
             )
             timings[label] = time.perf_counter() - began
             runs[f"{name}/{folds}-fold"] = crossfit.to_json()
