@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["HEAD_CHARS", "TAIL_CHARS", "prompt_terms"]
+__all__ = ["HEAD_CHARS", "PREFIX_CHARS", "TAIL_CHARS", "prompt_terms"]
 
 #: Characters read from the start of a long prompt (instructions usually come first).
 HEAD_CHARS = 1500
 #: Characters read from the end of a long prompt ("... summarise the text above").
 TAIL_CHARS = 500
+#: Length of the word prefixes added as extra terms (a cheap stand-in for stemming).
+PREFIX_CHARS = 5
 
 # Words (letters, digits, underscore; any script) or one punctuation / symbol character.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -35,14 +37,18 @@ def prompt_terms(text: str) -> list[str]:
         text: The prompt text (any length, any script).
 
     Returns:
-        Lower-cased word and symbol unigrams, adjacent-pair bigrams (``"a b"``) and shape
-        markers starting with ``"#"`` (log2 buckets of characters and lines, code fences).
+        Lower-cased word and symbol unigrams, adjacent-pair bigrams (``"a b"``), 5-character
+        prefixes of longer words (``"~summa"``) and, last, shape markers starting with
+        ``"#"`` (log2 buckets of characters and lines, code fences). Text never yields a
+        prefix or marker term: its symbols are single characters.
     """
     n_chars = len(text)
     if n_chars > HEAD_CHARS + TAIL_CHARS:
         text = text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
     tokens = _TOKEN.findall(text.lower())
     terms = tokens + [a + " " + b for a, b in zip(tokens, tokens[1:], strict=False)]
+    # A crude stem: "~summa" stands for summarise, summarize, summary, summarising ...
+    terms += ["~" + t[:PREFIX_CHARS] for t in tokens if len(t) > PREFIX_CHARS + 1]
     terms.append(f"#chars:{_bucket(n_chars)}")
     terms.append(f"#lines:{_bucket(text.count(chr(10)))}")
     if _FENCE in text:
