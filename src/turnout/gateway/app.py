@@ -18,6 +18,7 @@ background writer; shutdown flushes the ledger and closes both.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from turnout.catalog import Catalog
 from turnout.config import GatewayConfig
@@ -43,6 +45,30 @@ from turnout.storage.base import Ledger
 __all__ = ["create_app"]
 
 logger = logging.getLogger("turnout.gateway")
+
+
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+
+class _GatewayApp(Starlette):
+    """Starlette, with ``POST /v1/chat/completions`` dispatched straight to its handler.
+
+    The hot endpoint skips the router and exception middlewares (the handler turns every
+    turnout error into an OpenAI-shaped response itself); everything else, lifespan included,
+    goes through Starlette as usual.
+    """
+
+    def __init__(self, handler: ChatHandler, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._chat = handler.chat_completions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in _CHAT_PATHS:
+            scope["app"] = self
+            response = await self._chat(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -125,6 +151,10 @@ def create_app(
             connector=connector, auto_decompress=True, skip_auto_headers=("user-agent",)
         )
         runtime.start(session)
+        # Move start-up objects (catalog, routers, imported modules) out of the collector's
+        # view: later collections scan only per-request garbage, which keeps GC pauses short.
+        gc.collect()
+        gc.freeze()
         ready["started"] = True
         try:
             yield
@@ -134,7 +164,8 @@ def create_app(
             book.close()
             await gate.aclose()
 
-    app = Starlette(
+    app = _GatewayApp(
+        handler,
         routes=[
             Route("/v1/chat/completions", handler.chat_completions, methods=["POST"]),
             Route("/chat/completions", handler.chat_completions, methods=["POST"]),

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httptools
 import orjson
@@ -194,8 +194,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.worker = asyncio.get_running_loop().create_task(self._serve())
         self.server._tasks.add(self.worker)
         self.worker.add_done_callback(self.server._tasks.discard)
