@@ -18,7 +18,9 @@ _SAMPLE_CHARS = 800
 _MIN_STOPWORD_HITS = 2
 
 _STOPWORDS: dict[str, str] = {
-    "en": "the and is are was of to in that it for with you this what how be not on have",
+    "en": "the and is are was of to in that it for with you this what how be not on have my "
+    "i me your we can does has at from or but if will would should could please hi thanks a "
+    "an about",
     "de": "der die das und ist nicht ein eine ich sie mit auf für wie sich dem den auch wir",
     "fr": "le la les et est une des pas je vous que qui dans pour avec sur ce cette sont du",
     "es": "el los las y es una por que para con del se lo como está pero más yo muy son",
