@@ -1,20 +1,28 @@
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from turnout import Catalog, route_request_from_chat
-from turnout.errors import ConfigError, NoEligibleModelError
+from turnout.errors import (
+    ConfigError,
+    InvalidRequestError,
+    NoEligibleModelError,
+    UnknownModelError,
+)
 from turnout.rules import (
     RuleRouter,
     RuleSpec,
     RuleWhen,
     check_rules,
     covers,
+    explanation_lines,
     match_rules,
     misses,
     parse_rules,
+    route_with_config,
 )
 from turnout.signals import Signals
 from turnout.types import RouteRequest
@@ -308,3 +316,36 @@ def test_precomputed_signals_are_used_as_given() -> None:
     decision = router.route(RouteRequest(prompt="anything"), signals=signals)
     assert decision.rule["matched"] == "hard-reasoning"
     assert decision.model == "claude-sonnet-4-5"
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "enterprise.yaml"
+
+
+def test_route_with_config_and_explanation_lines() -> None:
+    decision = route_with_config(
+        EXAMPLE, "hi, my order never came", metadata={"team": "support"}, tier="interactive"
+    )
+    assert decision.rule["matched"] == "customer-chat"
+    lines = explanation_lines(decision)
+    assert lines[0].startswith("signals: category=chat")
+    assert any(line.startswith("rule: customer-chat (rule 3)") for line in lines)
+    assert any(
+        line.startswith("  skipped batch: tier is interactive, wants batch") for line in lines
+    )
+    assert any(line.startswith("removed claude-haiku-4-5: TTFT prior") for line in lines)
+    assert lines[-1].startswith(f"chosen: {decision.model} (cheapest")
+
+
+def test_route_with_config_errors() -> None:
+    with pytest.raises(UnknownModelError, match="'nope'"):
+        route_with_config(EXAMPLE, "hi", route="nope")
+    with pytest.raises(InvalidRequestError, match="x-turnout-tier"):
+        route_with_config(EXAMPLE, "hi", tier="urgent")
+
+
+def test_image_requests_go_to_vision_models_only() -> None:
+    decision = route_with_config(
+        EXAMPLE, "What is on this receipt?", image_url="data:image/png;base64,AAAA"
+    )
+    assert decision.rule["matched"] == "images"
+    assert all("vision" in CATALOG[c.model].capabilities for c in decision.candidates)

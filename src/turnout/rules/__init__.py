@@ -7,6 +7,7 @@ turns the match into a decision with :class:`turnout.Router`.
 """
 
 from turnout.rules.engine import RuleRouter, build_policy, check_rules, parse_rules
+from turnout.rules.explain import explanation_lines, route_with_config
 from turnout.rules.matcher import RuleMatch, RuleMiss, covers, match_rules, misses
 from turnout.rules.routes import RouteLike, rule_router_for_route
 from turnout.rules.spec import (
@@ -34,8 +35,10 @@ __all__ = [
     "build_policy",
     "check_rules",
     "covers",
+    "explanation_lines",
     "match_rules",
     "misses",
     "parse_rules",
+    "route_with_config",
     "rule_router_for_route",
 ]
