@@ -48,9 +48,18 @@ def plot_cost_quality(
     if curve:
         xs, ys = zip(*sorted(curve), strict=True)
         ax.plot(xs, ys, color="tab:blue", alpha=0.5, label="router at other thresholds (offline)")
+    right = max((c for c, _ in singles.values()), default=0.0)
     for model, (cost, quality) in singles.items():
         ax.scatter([cost], [quality], s=60, marker="o", zorder=3)
-        ax.annotate(f"always {model}", (cost, quality), textcoords="offset points", xytext=(6, -12))
+        at_right = cost >= 0.5 * right
+        ax.annotate(
+            f"always {model.rsplit('/', 1)[-1]}",
+            (cost, quality),
+            textcoords="offset points",
+            xytext=(-8, 8) if at_right else (8, 8),
+            ha="right" if at_right else "left",
+            fontsize=8,
+        )
     ax.scatter(
         [report.oracle.cost_per_request_usd],
         [report.oracle.mean_quality],
@@ -69,8 +78,8 @@ def plot_cost_quality(
         zorder=4,
         label=f"turnout auto, from the ledger (saves {report.savings_vs_best:.0%})",
     )
-    ax.set_xscale("log")
-    ax.set_xlabel(f"cost per request, USD (log scale; {report.cost_kind})")
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"cost per request, USD ({report.cost_kind})")
     ax.set_ylabel("quality: mean recorded score")
     ax.set_title(f"turnout demo on {report.dataset}: {report.n_ok} held-out prompts")
     ax.grid(True, which="both", alpha=0.3)
