@@ -2,6 +2,7 @@
 
 # One line per command module; keep sorted.
 from turnout.cli import (
+    demo,  # noqa: F401
     eval,  # noqa: F401
     keys,  # noqa: F401
     models,  # noqa: F401
