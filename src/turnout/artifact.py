@@ -66,7 +66,7 @@ def _write(path: str | Path, magic: bytes, header: Mapping[str, Any], payload: o
 
 def _read(path: str | Path, magic: bytes, *, payload: bool) -> tuple[dict[str, Any], Any]:
     source = Path(path)
-    kind = magic.decode().strip()
+    kind = "predictor" if magic == _PREDICTOR_MAGIC else "router"
     try:
         with source.open("rb") as f:
             head = f.readline()

@@ -13,6 +13,7 @@ decision stays well under a millisecond.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Self, TypeAlias
 
@@ -30,11 +31,32 @@ __all__ = [
     "check_fit_args",
     "check_prompts",
     "column_means",
+    "single_thread",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 #: Encoded prompts: a CSR matrix (hashing encoder) or a dense array (sentence encoder).
 Features: TypeAlias = sp.csr_matrix | FloatArray
+
+
+_CONTROLLER: list[Any] = []
+
+
+def single_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS to one thread for a block (restored on exit; about 10 microseconds).
+
+    One prompt's products are small; a multi-threaded BLAS spends far longer waking and
+    synchronising its threads than computing (milliseconds instead of microseconds on a
+    busy machine), so the single-prompt path runs single-threaded.
+    """
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    limited: contextlib.AbstractContextManager[Any] = _CONTROLLER[0].limit(
+        limits=1, user_api="blas"
+    )
+    return limited
 
 
 def check_prompts(prompts: Sequence[str], name: str = "prompts") -> list[str]:
@@ -240,7 +262,8 @@ class EncodedPredictor:
         self._require_fitted()
         texts = check_prompts(prompts)
         if len(texts) == 1 and isinstance(self.encoder_, HashingEncoder):
-            return self._predict_row(self.encoder_.encode_one(texts[0]))[None, :]
+            with single_thread():
+                return self._predict_row(self.encoder_.encode_one(texts[0]))[None, :]
         if not texts:
             return np.zeros((0, len(self.models_)))
         return self._predict_features(self.encoder_.transform(texts))

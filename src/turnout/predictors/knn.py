@@ -1,10 +1,13 @@
 """``knn``: quality of a model on a prompt = its mean score on the most similar training prompts.
 
-Similarity is the dot product of encoded prompts (cosine: the encoders give unit rows). With
-the hashing encoder, the features that occur in more than ``max_df`` of the training prompts
-are left out of the similarity: after IDF weighting they carry little, and dropping them makes
-the inverted index that scores one prompt short, so the single-prompt path needs no matrix
-product over the whole training set.
+Similarity is the cosine of encoded prompts. With the hashing encoder (2**18 sparse
+features) and ``n_components`` set (the default), prompts are first reduced to a small dense
+space so that one prompt is compared with the whole training set in one small matrix-vector
+product: the sparse row is count-sketched (each feature added, with a hashed sign, to one of
+``4096`` buckets; Charikar, Chen and Farach-Colton, 2002), then projected on the top
+``n_components`` singular vectors of the training sketches (latent semantic analysis) and
+L2-normalised. With ``n_components=None`` the exact sparse cosine is used instead, leaving
+out features present in more than ``max_df`` of the training prompts (slower for one prompt).
 
 The estimate is shrunk towards the model's mean score (a Bayesian average)::
 
@@ -17,7 +20,9 @@ over the ``n_neighbors`` most similar prompts with an observed score for ``m``, 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 
 from turnout.errors import ConfigError
 from turnout.features.encoders import SparseRow
@@ -26,6 +31,27 @@ from turnout.predictors._common import EncodedPredictor, Features, FloatArray, c
 __all__ = ["KNNPredictor"]
 
 _CHUNK = 512
+_BUCKETS = 4096
+
+
+def _bucket_sign(idx: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Count-sketch bucket in [0, 4096) and sign (+1/-1) of each feature index."""
+    h = (idx.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    bucket = (h & np.uint64(_BUCKETS - 1)).astype(np.int64)
+    sign = 1.0 - 2.0 * ((h >> np.uint64(12)) & np.uint64(1)).astype(np.float64)
+    return bucket, sign
+
+
+def _sketch(x: sp.csr_matrix) -> FloatArray:
+    """Dense count sketch of sparse rows, shape (n, 4096)."""
+    bucket, sign = _bucket_sign(x.indices.astype(np.int64))
+    out = sp.csr_matrix((x.data * sign, bucket, x.indptr), shape=(x.shape[0], _BUCKETS))
+    return np.asarray(out.toarray(), dtype=np.float64)
+
+
+def _unit_rows(z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norm = np.sqrt(np.einsum("ij,ij->i", z, z))[:, None]
+    return np.asarray(z / np.where(norm > 0, norm, 1.0), dtype=np.float32)
 
 
 class KNNPredictor(EncodedPredictor):
@@ -37,6 +63,8 @@ class KNNPredictor(EncodedPredictor):
         max_df: Sparse encoders only: features present in more than this share of training
             prompts are ignored by the similarity (in (0, 1]; 1 keeps all).
         power: Exponent applied to the similarities (> 0).
+        n_components: Sparse encoders only: dimensions of the reduced space (``None``: exact
+            sparse cosine).
         encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
 
     Attributes:
@@ -52,12 +80,14 @@ class KNNPredictor(EncodedPredictor):
         shrinkage: float = 1.0,
         max_df: float = 0.05,
         power: float = 1.0,
+        n_components: int | None = 128,
         encoder: str = "hashing",
     ) -> None:
         self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
         self.max_df = max_df
         self.power = power
+        self.n_components = n_components
         self.encoder = encoder
 
     def _check_params(self) -> None:
@@ -79,7 +109,15 @@ class KNNPredictor(EncodedPredictor):
         self.prior_ = column_means(y)
         self._observed = ~np.isnan(y)
         self._filled = np.where(self._observed, y, 0.0)
-        if sp.issparse(x):
+        if sp.issparse(x) and self.n_components is not None:
+            sketch = _sketch(sp.csr_matrix(x))
+            k = max(1, min(self.n_components, sketch.shape[0] - 1, _BUCKETS - 1))
+            svd = TruncatedSVD(n_components=k, algorithm="randomized", random_state=0)
+            svd.fit(sketch)
+            # float32: one prompt's projection and similarities then take tens of microseconds.
+            self.projection_ = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+            self.train_ = _unit_rows(sketch.astype(np.float32) @ self.projection_)
+        elif sp.issparse(x):
             csr = sp.csr_matrix(x, dtype=np.float64)
             df = np.bincount(csr.indices, minlength=csr.shape[1])
             self.keep_ = df <= self.max_df * csr.shape[0]
@@ -87,14 +125,17 @@ class KNNPredictor(EncodedPredictor):
             csr.eliminate_zeros()
             self.index_ = csr.T.tocsr()  # (n_features, n_train): the inverted index
         else:
-            self.train_ = np.asarray(x, dtype=np.float64)
+            self.train_ = np.asarray(x, dtype=np.float32)
 
     def _similarity(self, x: Features) -> FloatArray:
+        if hasattr(self, "projection_"):
+            z = _unit_rows(_sketch(sp.csr_matrix(x)).astype(np.float32) @ self.projection_)
+            return np.asarray(z @ self.train_.T, dtype=np.float64)
         if hasattr(self, "index_"):
             return np.asarray(
                 (sp.csr_matrix(x).multiply(self.keep_[None, :]) @ self.index_).toarray()
             )
-        return np.asarray(np.asarray(x, dtype=np.float64) @ self.train_.T)
+        return np.asarray(np.asarray(x, dtype=np.float32) @ self.train_.T, dtype=np.float64)
 
     def _estimate(self, sims: FloatArray) -> FloatArray:
         """Shrunk neighbour means from similarities, shape (n, n_train) -> (n, n_models)."""
@@ -124,6 +165,12 @@ class KNNPredictor(EncodedPredictor):
 
     def _predict_row(self, row: SparseRow) -> FloatArray:
         idx, val = row
+        if hasattr(self, "projection_"):
+            bucket, sign = _bucket_sign(idx)
+            sketch = np.bincount(bucket, weights=val * sign, minlength=_BUCKETS)
+            z = _unit_rows((sketch.astype(np.float32) @ self.projection_)[None, :])
+            near = np.asarray(z @ self.train_.T, dtype=np.float64)
+            return np.asarray(self._estimate(near)[0], dtype=np.float64)
         keep = self.keep_[idx]
         idx, val = idx[keep], val[keep]
         index = self.index_
@@ -131,6 +178,7 @@ class KNNPredictor(EncodedPredictor):
         lengths = index.indptr[idx + 1] - starts
         total = int(lengths.sum())
         n_train = index.shape[1]
+        sims: FloatArray
         if total == 0:
             sims = np.zeros(n_train)
         else:
@@ -140,5 +188,5 @@ class KNNPredictor(EncodedPredictor):
                 index.indices[pos],
                 weights=index.data[pos] * np.repeat(val, lengths),
                 minlength=n_train,
-            )
+            ).astype(np.float64)
         return np.asarray(self._estimate(sims[None, :])[0], dtype=np.float64)
