@@ -116,6 +116,8 @@ def wrk(url: str, script: Path, connections: int, duration_s: float) -> Run:
         [
             "wrk",
             "-t1",
+            "--timeout",
+            "10s",
             f"-c{connections}",
             f"-d{max(1, round(duration_s))}s",
             "--latency",
@@ -127,7 +129,7 @@ def wrk(url: str, script: Path, connections: int, duration_s: float) -> Run:
         text=True,
         check=True,
     ).stdout
-    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -38,6 +38,7 @@ from turnout.gateway.metrics import GatewayMetrics
 from turnout.gateway.runtime import DeploymentRuntime, RouteRuntime, Runtime
 from turnout.gateway.schemas import parse_chat_body
 from turnout.gateway.streaming import StreamOutcome, StreamRelay
+from turnout.signals import TIER_HEADER, parse_tier
 from turnout.storage.base import Attempt, Ledger, LedgerRow
 from turnout.types import RouteDecision, RouteRequest, Usage
 
@@ -164,8 +165,12 @@ class ChatHandler:
         route = self.runtime.route(body["model"])
         ctx.route = route.name
         self.gatekeeper.check_route(principal, route.name)
-        ctx.route_request = self._route_request(body, route, principal)
-        ctx.decision = route.router.route(ctx.route_request, route=route.name)
+        tier = parse_tier(request.headers.get(TIER_HEADER))
+        ctx.route_request = self._route_request(body, route, principal, tier)
+        if route.rules is not None:
+            ctx.decision = route.rules.route(ctx.route_request, body=body, route=route.name)
+        else:
+            ctx.decision = route.router.route(ctx.route_request, route=route.name)
         if admit:
             cards = [self.runtime.catalog[m] for m in ctx.decision.ranked]
             ctx.admission = await self.gatekeeper.admit(
@@ -182,7 +187,7 @@ class ChatHandler:
 
     @staticmethod
     def _route_request(
-        body: dict[str, Any], route: RouteRuntime, principal: Principal
+        body: dict[str, Any], route: RouteRuntime, principal: Principal, tier: str | None
     ) -> RouteRequest:
         c = route.config.constraints if route.config is not None else None
         return route_request_from_chat(
@@ -190,7 +195,7 @@ class ChatHandler:
             max_cost_usd=c.max_cost_usd if c else None,
             max_latency_s=c.max_latency_s if c else None,
             max_ttft_s=c.max_ttft_s if c else None,
-            tier=c.tier if c else None,
+            tier=tier or (c.tier if c else None),
             metadata=principal.metadata,
         )
 

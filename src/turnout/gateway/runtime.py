@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
@@ -79,29 +78,29 @@ class RouteRuntime:
 
 
 def load_router_file(
-    path: str, catalog: Catalog, candidates: list[str], policy: Policy, random_state: int
+    path: str,
+    catalog: Catalog,
+    candidates: list[str],
+    policy: Policy | None,
+    random_state: int | None,
 ) -> Router:
-    """Load a trained router artifact (``turnout.artifact``) for a route.
+    """Load a trained router file (:func:`turnout.artifact.load_router`) for a route.
+
+    Args:
+        path: The router file.
+        catalog: The gateway's catalog (the config's overrides applied).
+        candidates: The route's candidates (override the saved ones).
+        policy: The route's policy if the config sets one; ``None`` keeps the saved policy.
+        random_state: The route's seed if the config sets one; ``None`` keeps the saved one.
 
     Raises:
-        ConfigError: If the artifact module is missing or the file cannot be loaded.
+        ConfigError: If the file cannot be loaded.
     """
-    try:
-        from turnout import artifact  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise ConfigError(
-            f"router_file {path!r}: loading router files needs turnout.artifact",
-            field="router_file",
-        ) from exc
-    loader: Any = getattr(artifact, "load_router", None)
-    if loader is None:
-        raise ConfigError(
-            f"router_file {path!r}: turnout.artifact has no load_router", field="router_file"
-        )
-    router = loader(path, catalog=catalog, candidates=candidates, policy=policy)
-    if not isinstance(router, Router):
-        raise ConfigError(f"router_file {path!r} did not give a Router", field="router_file")
-    return router
+    from turnout.artifact import load_router
+
+    return load_router(
+        path, catalog=catalog, candidates=candidates, policy=policy, random_state=random_state
+    )
 
 
 def _endpoint(name: str, dep: DeploymentConfig, environ: Mapping[str, str]) -> Endpoint:
@@ -191,8 +190,13 @@ class Runtime:
                 field=f"routes.{alias}.params",
             ) from exc
         if route.router_file:
+            explicit = route.model_fields_set
             router = load_router_file(
-                route.router_file, self.catalog, route.candidates, policy, route.random_state
+                route.router_file,
+                self.catalog,
+                route.candidates,
+                policy if "policy" in explicit else None,
+                route.random_state if "random_state" in explicit else None,
             )
         else:
             router = Router(
