@@ -183,6 +183,9 @@ def test_demo_report_agrees_with_the_gateway_ledger(
     for ledger_cost, dataset_cost in costs:
         assert ledger_cost == pytest.approx(dataset_cost, rel=1e-9, abs=1e-15)
     assert report.max_cost_mismatch_usd < 1e-12
+    # The library, replaying the same router file offline, picks what the gateway picked.
+    assert report.library_agreement == report.n_ok
+    assert {b.model for b in report.singles} == set(test.models)
 
     # Savings are computed against the baseline's cost on the same 20 prompts.
     best = test.model_index(report.always_best.model)

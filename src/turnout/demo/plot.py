@@ -47,7 +47,13 @@ def plot_cost_quality(
     )
     if curve:
         xs, ys = zip(*sorted(curve), strict=True)
-        ax.plot(xs, ys, color="tab:blue", alpha=0.5, label="router at other thresholds (offline)")
+        ax.plot(
+            xs,
+            ys,
+            color="tab:blue",
+            alpha=0.5,
+            label="same router at other willingness to pay (offline replay)",
+        )
     right = max((c for c, _ in singles.values()), default=0.0)
     for model, (cost, quality) in singles.items():
         ax.scatter([cost], [quality], s=60, marker="o", zorder=3)

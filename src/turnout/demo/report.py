@@ -81,6 +81,7 @@ class DemoReport:
     always_best: Baseline
     always_cheapest: Baseline
     oracle: Baseline
+    singles: list[Baseline]
     random_mix_quality_at_same_cost: float
     savings_vs_best: float
     quality_vs_best: float
@@ -89,6 +90,7 @@ class DemoReport:
     client_latency_s: dict[str, float]
     max_cost_mismatch_usd: float
     prompt_mismatches: int
+    library_agreement: int
     upstream_delay_s: float
     router_trained_s: float = 0.0
     router_from_cache: bool = False
@@ -146,12 +148,15 @@ class DemoReport:
             f"| **turnout `auto` (from the ledger)** | {self.cost_usd:.6f} | "
             f"{self.cost_per_request_usd:.8f} | {self.mean_quality:.3f} |",
         ]
-        shown = {self.always_best.name: self.always_best}
-        shown.setdefault(self.always_cheapest.name, self.always_cheapest)
-        shown[self.oracle.name] = self.oracle
-        for b in shown.values():
+        for b in (*self.singles, self.oracle):
+            tags = [
+                tag
+                for tag, ref in (("best", self.always_best), ("cheapest", self.always_cheapest))
+                if b.model and b.model == ref.model
+            ]
+            label = b.name + (f" ({' and '.join(tags)})" if tags else "")
             lines.append(
-                f"| {b.name} | {b.cost_usd:.6f} | {b.cost_per_request_usd:.8f} | "
+                f"| {label} | {b.cost_usd:.6f} | {b.cost_per_request_usd:.8f} | "
                 f"{b.mean_quality:.3f} |"
             )
         lines += [
@@ -208,6 +213,8 @@ class DemoReport:
             f"- Ledger cost vs the dataset's cost of the same answers: largest difference "
             f"${self.max_cost_mismatch_usd:.2e}.",
             f"- Ledger prompt text differing from the prompt sent: {self.prompt_mismatches}.",
+            f"- The library's offline replay of the same router file chose the model the "
+            f"gateway chose for {self.library_agreement} of {self.n_ok} prompts.",
             f"- Requests without a price in the ledger: {self.unpriced_requests}.",
         ]
         if self.command:
@@ -252,12 +259,14 @@ def build_report(
         ledger: Every row of the gateway's ledger for the run.
         info: Descriptive fields of :class:`DemoReport` (``dataset``, ``dataset_title``,
             ``dataset_source``, ``dataset_licence``, ``router``, ``concurrency``,
-            ``upstream_delay_s``, ``n_test``, ``command``).
+            ``upstream_delay_s``, ``n_test``, ``command``, and ``library_choices``: the model
+            the library's offline replay picks per test row).
 
     Returns:
         The report.
     """
     by_id = {r.request_id: r for r in ledger}
+    library: Sequence[str] = info.get("library_choices", ())
     rows: list[tuple[int, LedgerRow]] = []
     for s in sent:
         row = by_id.get(s.request_id)
@@ -295,18 +304,16 @@ def build_report(
     cheap_j = int(np.nanargmin(train_cost))
     sub_scores = test.scores[idx]
     sub_costs = test.cost_usd[idx]
-    best = _baseline(
-        test.models[best_j],
-        float(np.nansum(sub_costs[:, best_j])),
-        float(np.nanmean(sub_scores[:, best_j])) if n_ok else math.nan,
-        n_ok,
-    )
-    cheap = _baseline(
-        test.models[cheap_j],
-        float(np.nansum(sub_costs[:, cheap_j])),
-        float(np.nanmean(sub_scores[:, cheap_j])) if n_ok else math.nan,
-        n_ok,
-    )
+    singles = [
+        _baseline(
+            model,
+            float(np.nansum(sub_costs[:, j])),
+            float(np.nanmean(sub_scores[:, j])) if n_ok else math.nan,
+            n_ok,
+        )
+        for j, model in enumerate(test.models)
+    ]
+    best, cheap = singles[best_j], singles[cheap_j]
     oracle_cost = 0.0
     oracle_quality = 0.0
     for scores_row, costs_row in zip(sub_scores, sub_costs, strict=True):
@@ -357,6 +364,7 @@ def build_report(
         always_best=best,
         always_cheapest=cheap,
         oracle=oracle,
+        singles=singles,
         random_mix_quality_at_same_cost=float(random_mix),
         savings_vs_best=1 - cost_usd / best.cost_usd if best.cost_usd > 0 else math.nan,
         quality_vs_best=mean_quality / best.mean_quality if best.mean_quality else math.nan,
@@ -365,6 +373,7 @@ def build_report(
         client_latency_s=_percentiles([s.client_latency_s for s in sent if s.request_id in ok_ids]),
         max_cost_mismatch_usd=mismatch,
         prompt_mismatches=prompt_mismatches,
+        library_agreement=sum(1 for i, r in rows if i < len(library) and library[i] == r.model),
         upstream_delay_s=float(info.get("upstream_delay_s", 0.0)),
         router_trained_s=float(info.get("router_trained_s", 0.0)),
         router_from_cache=bool(info.get("router_from_cache", False)),

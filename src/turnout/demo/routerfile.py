@@ -32,7 +32,7 @@ import numpy as np
 
 from turnout import __version__
 from turnout.evaluation.datasets import OutcomeTable
-from turnout.evaluation.replay import sweep, sweep_parts
+from turnout.evaluation.replay import replay, sweep, sweep_parts
 from turnout.evaluation.splits import kfold_by_prompt
 from turnout.router import Router
 
@@ -69,6 +69,22 @@ class RouterSetup:
     trained_s: float = 0.0
     from_cache: bool = False
 
+    def _load(self, test: OutcomeTable, wtp: float | None = None) -> Router:
+        from turnout.artifact import load_router
+        from turnout.catalog import Catalog
+        from turnout.policies import POLICIES
+
+        params = dict(self.params)
+        if wtp is not None:
+            params[WTP_PARAM] = wtp
+        return load_router(
+            str(self.path),
+            catalog=test.to_catalog(Catalog.default()),
+            candidates=list(test.models),
+            policy=POLICIES[self.policy](**params),
+            random_state=self.seed,
+        )
+
     def curve(self, test: OutcomeTable) -> list[tuple[float, float]]:
         """Offline cost-quality points of this router over ``test`` at other settings.
 
@@ -76,17 +92,19 @@ class RouterSetup:
             ``(cost per prompt in USD, mean quality)`` for a sweep of willingness to pay,
             computed by replay without the gateway (for the picture only).
         """
-        from turnout.artifact import load_router
         from turnout.evaluation.lab import utility_policy
 
-        router = load_router(
-            str(self.path),
-            catalog=test.to_catalog(),
-            candidates=list(test.models),
-            policy=utility_policy(0.0),
-        )
-        points = sweep(router, test, utility_policy, n_points=24)
+        points = sweep(self._load(test, 0.0), test, utility_policy, n_points=24)
         return [(float(c), float(q)) for c, q in zip(points.cost_usd, points.quality, strict=True)]
+
+    def replay_choices(self, test: OutcomeTable) -> list[str]:
+        """The model the library's router picks for each prompt of ``test``, offline.
+
+        The same router file and policy the gateway serves, replayed with
+        :func:`turnout.evaluation.replay.replay`; the demo compares these picks with the
+        models the gateway's ledger records.
+        """
+        return [test.models[j] for j in replay(self._load(test), test)]
 
 
 def default_cache_dir() -> Path:

@@ -185,14 +185,6 @@ def _read_ledger(path: Path) -> list[LedgerRow]:
         ledger.close()
 
 
-def _singles(report: DemoReport, test: OutcomeTable, rows: np.ndarray) -> dict[str, Any]:
-    out = {}
-    for j, model in enumerate(test.models):
-        cost = float(np.nansum(test.cost_usd[rows, j])) / max(len(rows), 1)
-        out[model] = (cost, float(np.nanmean(test.scores[rows, j])))
-    return out
-
-
 def run_demo(options: DemoOptions, log: Log = print) -> DemoResult:
     """Run the whole demo and write its report.
 
@@ -293,6 +285,7 @@ def run_demo(options: DemoOptions, log: Log = print) -> DemoResult:
             "router": router.description,
             "router_trained_s": router.trained_s,
             "router_from_cache": router.from_cache,
+            "library_choices": router.replay_choices(test),
             "concurrency": options.concurrency,
             "upstream_delay_s": options.upstream_delay_s,
             "n_test": len(test_all),
@@ -317,10 +310,8 @@ def _write(
         "config": out_dir / "turnout.yaml",
     }
     report.files = {k: str(v) for k, v in files.items()}
-    answered = np.arange(len(test))
-    plot_cost_quality(
-        report, _singles(report, test, answered), files["plot_png"], curve=router.curve(test)
-    )
+    singles = {b.model: (b.cost_per_request_usd, b.mean_quality) for b in report.singles}
+    plot_cost_quality(report, singles, files["plot_png"], curve=router.curve(test))
     files["report_md"].write_text(report.to_markdown(), encoding="utf-8")
     files["report_json"].write_text(
         json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8"
