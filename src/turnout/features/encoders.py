@@ -19,6 +19,7 @@ Both return rows of unit L2 norm, so a dot product is a cosine similarity.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol, Self, runtime_checkable
@@ -328,13 +329,25 @@ class SentenceEncoder:
         """Embed ``prompts``: shape (n_prompts, 384), rows of unit L2 norm (float64)."""
         if not prompts:
             return np.zeros((0, self.DIM))
-        emb = self._model().encode(
-            list(prompts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self._model()
+        torch: Any = importlib.import_module("torch")  # present: the model loaded
+
+        # One prompt: torch's intra-op threads cost more than they give (and far more on a
+        # busy machine), so a single prompt is encoded on one thread.
+        threads = torch.get_num_threads()
+        if len(prompts) == 1 and threads != 1:
+            torch.set_num_threads(1)
+        try:
+            emb = model.encode(
+                list(prompts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         return np.asarray(emb, dtype=np.float64)
 
     def __getstate__(self) -> dict[str, Any]:
