@@ -333,7 +333,7 @@ def test_route_with_config_and_explanation_lines() -> None:
         line.startswith("  skipped batch: tier is interactive, wants batch") for line in lines
     )
     assert any(line.startswith("removed claude-haiku-4-5: TTFT prior") for line in lines)
-    assert lines[-1].startswith(f"chosen: {decision.model} (cheapest")
+    assert lines[-1].startswith(f"chosen: {decision.model} ({decision.policy}: ")
 
 
 def test_route_with_config_errors() -> None:
