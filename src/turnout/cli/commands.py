@@ -5,6 +5,7 @@ from turnout.cli import (
     demo,  # noqa: F401
     eval,  # noqa: F401
     keys,  # noqa: F401
+    lab,  # noqa: F401
     models,  # noqa: F401
     serve,  # noqa: F401
 )
