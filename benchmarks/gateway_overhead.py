@@ -209,20 +209,26 @@ general_settings:
     return path
 
 
-def measure(name: str, url: str, lua: Path, args: argparse.Namespace) -> list[tuple[Run, Run]]:
-    wrk(url, lua, 16, 2)  # warm-up
-    runs = []
+def measure(
+    targets: dict[str, tuple[str, Path]], args: argparse.Namespace
+) -> dict[str, list[tuple[Run, Run]]]:
+    """Interleave the targets within each repetition so that they share the machine's noise."""
+    for url, lua in targets.values():
+        wrk(url, lua, 16, 2)  # warm-up
+    results: dict[str, list[tuple[Run, Run]]] = {name: [] for name in targets}
     for rep in range(args.reps):
-        latency = wrk(url, lua, 1, args.duration_s)
-        throughput = wrk(url, lua, 64, args.duration_s)
-        print(
-            f"{name:8s} rep {rep + 1}: c=1 p50 {latency.p50_ms:.3f} ms p99 {latency.p99_ms:.3f} ms"
-            f" ({latency.rps:.0f} req/s); c=64 {throughput.rps:.0f} req/s"
-            f" errors {latency.errors + throughput.errors}",
-            flush=True,
-        )
-        runs.append((latency, throughput))
-    return runs
+        latency = {name: wrk(url, lua, 1, args.duration_s) for name, (url, lua) in targets.items()}
+        for name, (url, lua) in targets.items():
+            throughput = wrk(url, lua, 64, args.duration_s)
+            lat = latency[name]
+            print(
+                f"{name:8s} rep {rep + 1}: c=1 p50 {lat.p50_ms:.3f} ms p99 {lat.p99_ms:.3f} ms"
+                f" ({lat.rps:.0f} req/s); c=64 {throughput.rps:.0f} req/s"
+                f" errors {lat.errors + throughput.errors}",
+                flush=True,
+            )
+            results[name].append((lat, throughput))
+    return results
 
 
 def loadavg() -> str:
@@ -301,10 +307,9 @@ def main() -> None:  # noqa: C901 - a linear script
             procs.append(ll)
             wait_http(f"http://127.0.0.1:{ll_port}/health/liveliness", 120)
             targets["litellm"] = (f"http://127.0.0.1:{ll_port}/v1/chat/completions", ADMIN_KEY)
-        results = {
-            name: measure(name, url, write_lua(tmp, auth), args)
-            for name, (url, auth) in targets.items()
-        }
+        results = measure(
+            {name: (url, write_lua(tmp, auth)) for name, (url, auth) in targets.items()}, args
+        )
         # Memory: turnout's RSS after the runs above (warm), then after N more requests.
         rss_warm = rss_mib(tn.pid)
         url, auth = targets["turnout"]
@@ -373,10 +378,13 @@ def write_report(
         "Goals (issue 3): added p50 <= 1 ms and p99 <= 5 ms at c=1; >= 1,500 requests/s at c=64; "
         "memory growth < 10% over 50,000 requests after warm-up.",
         "",
-        f"- turnout added latency: p50 {summary['turnout']['added50']:.3f} ms "
-        f"({'meets' if summary['turnout']['added50'] <= 1 else 'misses'} the 1 ms goal), "
-        f"p99 {summary['turnout']['added99']:.3f} ms "
-        f"({'meets' if summary['turnout']['added99'] <= 5 else 'misses'} the 5 ms goal).",
+        f"- turnout added latency at c=1: p50 {summary['turnout']['added50']:.3f} ms "
+        f"({'meets' if summary['turnout']['added50'] <= 1 else 'misses'} the 1 ms goal); p99 "
+        f"{summary['turnout']['added99']:+.3f} ms (median over repetitions of turnout's p99 minus "
+        f"direct's p99 in the same repetition; "
+        f"{'within' if summary['turnout']['added99'] <= 5 else 'above'} the 5 ms goal; at this "
+        "load the direct path's own p99 is several ms, so the tails mostly measure the other jobs "
+        "on the machine).",
         f"- turnout throughput: {summary['turnout']['rps']:,.0f} requests/s "
         f"({'meets' if summary['turnout']['rps'] >= 1500 else 'misses'} the 1,500 goal).",
         f"- turnout memory: RSS {rss_warm:.1f} MiB warm, {rss_after:.1f} MiB after "
