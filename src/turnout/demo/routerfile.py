@@ -39,6 +39,7 @@ from turnout.router import Router
 __all__ = ["RouterSetup", "default_cache_dir", "prepare_router"]
 
 Log = Callable[[str], None]
+Tick = Callable[[int, int], None]
 POLICY = "utility"
 WTP_PARAM = "willingness_to_pay_usd"
 
@@ -145,7 +146,7 @@ def _router(name: str, table: OutcomeTable, wtp: float, seed: int) -> Router:
 
 
 def _calibrate(
-    name: str, train: OutcomeTable, target: float, seed: int, folds: int
+    name: str, train: OutcomeTable, target: float, seed: int, folds: int, tick: Tick
 ) -> tuple[float, dict[str, float]]:
     """The cheapest willingness to pay whose cross-fitted quality reaches the target.
 
@@ -156,7 +157,10 @@ def _calibrate(
     from turnout.evaluation.lab import utility_policy
 
     parts = kfold_by_prompt(train, folds, seed + 1)
-    pairs = [(_router(name, part.train, 0.0, seed), part.test) for part in parts]
+    pairs = []
+    for i, part in enumerate(parts):
+        pairs.append((_router(name, part.train, 0.0, seed), part.test))
+        tick(i + 1, folds + 1)
     curve, scored = sweep_parts(pairs, utility_policy, n_points=64)
     best_quality = float(np.nanmax(np.nanmean(scored.scores, axis=0)))
     wanted = target * best_quality
@@ -183,6 +187,7 @@ def prepare_router(
     cache_dir: Path | None = None,
     retrain: bool = False,
     log: Log = print,
+    progress: Tick | None = None,
 ) -> RouterSetup:
     """Train (or load from the cache) the demo's router on ``train``.
 
@@ -196,6 +201,7 @@ def prepare_router(
         cache_dir: Cache folder; ``None`` uses :func:`default_cache_dir`.
         retrain: Ignore a cached router.
         log: Progress lines.
+        progress: Called as ``progress(fits_done, fits_total)`` while training.
 
     Returns:
         The router file and the route settings for the gateway.
@@ -219,8 +225,10 @@ def prepare_router(
         return RouterSetup(path=path, from_cache=True, trained_s=0.0, **meta)
     log(f"router: training {name} on {train.n_prompts} prompts (cached afterwards in {folder})")
     started = time.perf_counter()
-    wtp, validation = _calibrate(name, train, target_quality_share, seed, folds)
+    tick = progress or (lambda done, total: None)
+    wtp, validation = _calibrate(name, train, target_quality_share, seed, folds, tick)
     router = _router(name, train, wtp, seed)
+    tick(folds + 1, folds + 1)
     folder.mkdir(parents=True, exist_ok=True)
     save_router(
         router,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from turnout.demo.client import send_prompts
 from turnout.demo.datasets import load_demo_dataset
@@ -185,6 +186,26 @@ def _read_ledger(path: Path) -> list[LedgerRow]:
         ledger.close()
 
 
+def _prepare(
+    train: OutcomeTable,
+    dataset: str,
+    options: DemoOptions,
+    log: Log,
+    tick: Callable[[int, int], None],
+) -> RouterSetup:
+    return prepare_router(
+        train,
+        dataset=dataset,
+        seed=options.seed,
+        target_quality_share=options.target_quality_share,
+        folds=options.folds,
+        cache_dir=options.cache_dir,
+        retrain=options.retrain,
+        log=log,
+        progress=tick,
+    )
+
+
 def run_demo(options: DemoOptions, log: Log = print) -> DemoResult:
     """Run the whole demo and write its report.
 
@@ -216,16 +237,21 @@ def run_demo(options: DemoOptions, log: Log = print) -> DemoResult:
         f"{table.n_models} models ({', '.join(table.models)}); train {len(train)}, "
         f"held out {len(test_all)}, sending {n_send}"
     )
-    router = prepare_router(
-        train,
-        dataset=dataset.name,
-        seed=options.seed,
-        target_quality_share=options.target_quality_share,
-        folds=options.folds,
-        cache_dir=options.cache_dir,
-        retrain=options.retrain,
-        log=log,
+    bar = Progress(
+        TextColumn("[bold]training the router (cross-fitted folds, then all prompts)"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not options.show_progress,
     )
+    fits = bar.add_task("fit", total=options.folds + 1, start=False)
+
+    def tick(done: int, total: int) -> None:
+        bar.start_task(fits)
+        bar.update(fits, completed=done, total=total)
+
+    with bar:
+        router = _prepare(train, dataset.name, options, log, tick)
     out_dir = options.out_dir or Path("runs") / (
         "demo-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     )
