@@ -12,7 +12,8 @@ classifier examples) it times, in-process and single-threaded:
 Each timing is the best of ``--repeat`` runs per prompt (to shed scheduler noise on a shared
 machine); percentiles are over prompts. Results go to ``benchmarks/results/signals.md``.
 
-Run: ``python benchmarks/signals_latency.py`` (about 10 s).
+Run: ``python benchmarks/signals_latency.py`` (about half a minute; ``--predictor none`` skips
+fitting the quality predictor).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from turnout import route_request_from_chat  # noqa: E402
 from turnout.config import load_config  # noqa: E402
-from turnout.rules import match_rules, rule_router_for_route  # noqa: E402
+from turnout.evaluation.datasets import load_outcomes  # noqa: E402
+from turnout.predictors import PREDICTORS  # noqa: E402
+from turnout.router import Router  # noqa: E402
+from turnout.rules import build_policy, match_rules, rule_router_for_route  # noqa: E402
 from turnout.signals import compute_signals, default_classifier  # noqa: E402
 
 RESULTS = ROOT / "benchmarks/results/signals.md"
@@ -83,13 +87,34 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--predictor",
+        default="knn",
+        help="quality predictor fitted on llmrouter prompts and run in every decision "
+        "(a key of turnout.predictors.PREDICTORS; 'none' for catalog priors)",
+    )
+    parser.add_argument("--fit-prompts", type=int, default=2000)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
     config = load_config(ROOT / "examples/enterprise.yaml")
     route = config.routes["auto"]
+    catalog = config.catalog()
+    predictor = None
+    if args.predictor != "none":
+        table = load_outcomes(args.data / "llmrouter.jsonl.gz")
+        n = args.fit_prompts
+        predictor = PREDICTORS[args.predictor]()
+        predictor.fit(list(table.prompts[:n]), table.scores[:n], list(table.models))
+    base = Router(
+        catalog,
+        route.candidates,
+        build_policy(route.policy, route.params),
+        predictor,
+        random_state=route.random_state,
+    )
     rules_router = rule_router_for_route(
-        "auto", route, config.catalog(), default_tier=route.constraints.tier
+        "auto", route, catalog, base=base, default_tier=route.constraints.tier
     )
     assert rules_router is not None
     plain = rules_router.default_router
@@ -111,6 +136,15 @@ def main() -> None:
         overhead.append(t_rules - t_plain)
 
     chars = [len(p) for p in prompts]
+    if predictor is None:
+        predictor_label = "none (catalog priors)"
+    else:
+        predictor_label = (
+            f"`{args.predictor}` fitted on {args.fit_prompts} llmrouter prompts, run once per "
+            "decision on both paths (its models are not the route's, so the router falls back "
+            "to catalog priors for the scores, but the encoder and the prediction run in full)"
+        )
+
     rows = [
         ("compute_signals", timings["signals"]),
         ("match_rules (5 rules)", timings["match"]),
@@ -122,12 +156,12 @@ def main() -> None:
         "# Signals and rules: latency added to a routing decision",
         "",
         f"Command: `python benchmarks/signals_latency.py --prompts {args.prompts} "
-        f"--repeat {args.repeat} --seed {args.seed}`",
+        f"--repeat {args.repeat} --seed {args.seed} --predictor {args.predictor}`",
         "",
         f"{len(prompts)} prompts (seeded sample of the shared datasets' prompts and the "
         f"hand-written classifier examples; median {statistics.median(chars):.0f} characters, "
-        f"p99 {pct(chars, 99):.0f}); rules of `examples/enterprise.yaml`; predictor: catalog "
-        f"priors (the rules add the same work whatever the predictor). Best of {args.repeat} "
+        f"p99 {pct(chars, 99):.0f}); rules of `examples/enterprise.yaml`; quality predictor: "
+        f"{predictor_label}. Best of {args.repeat} "
         f"runs per prompt, single thread, Python {platform.python_version()}, on a 2-core "
         "machine shared with other jobs (numbers are noisy upward, not downward).",
         "",
