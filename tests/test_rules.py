@@ -349,3 +349,26 @@ def test_image_requests_go_to_vision_models_only() -> None:
     )
     assert decision.rule["matched"] == "images"
     assert all("vision" in CATALOG[c.model].capabilities for c in decision.candidates)
+
+
+def test_from_router_shares_the_base_policy() -> None:
+    from turnout.policies import FixedPolicy
+    from turnout.router import Router
+
+    base = Router(CATALOG, ROUTE_CANDIDATES, FixedPolicy("claude-sonnet-4-5"), random_state=3)
+    rules = parse_rules(
+        [
+            {"name": "batch", "when": {"tier": ["batch"]}, "policy": "cheapest"},
+            {"name": "chat", "when": {"category": ["chat"]}},
+        ],
+        catalog=CATALOG,
+        route_candidates=ROUTE_CANDIDATES,
+    )
+    router = RuleRouter.from_router(base, rules)
+    assert router.default_router.policy is base.policy
+    assert router.routers[1].policy is base.policy
+    assert router.routers[0].policy.name == "cheapest"
+    assert all(r.random_state == 3 for r in router.routers)
+    hello = RouteRequest(prompt="hello, how are you today?")
+    assert router.route(hello).model == "claude-sonnet-4-5"
+    assert router.route(RouteRequest(prompt="hi", tier="batch")).model == "llama-3.1-8b-instant"

@@ -173,8 +173,9 @@ class RuleRouter:
         rules: Validated rules (see :func:`parse_rules`), first match wins.
         candidates: The route's candidates (for rules that leave them out, and when no
             rule matches).
-        policy: The route's policy name.
-        params: The route's policy parameters.
+        policy: The route's policy: a name in ``POLICIES`` (built with ``params``) or a
+            policy object (e.g. the one a router file saved).
+        params: The route's policy parameters (only with a policy name).
         predictor: Quality predictor shared by every rule's router (``None``: priors).
         length_predictor: Output-length predictor shared likewise.
         random_state: Seed shared by every rule's router (never derived from rule names, so
@@ -193,7 +194,7 @@ class RuleRouter:
         rules: Sequence[RuleSpec],
         *,
         candidates: Sequence[str],
-        policy: str,
+        policy: str | Policy,
         params: Mapping[str, Any] | None = None,
         predictor: QualityPredictor | None = None,
         length_predictor: OutputLengthPredictor | None = None,
@@ -204,16 +205,14 @@ class RuleRouter:
         self.rules = tuple(rules)
         self.default_tier = default_tier
         self.classifier = classifier
+        route_policy = build_policy(policy, params) if isinstance(policy, str) else policy
 
         def router(rule: RuleSpec | None) -> Router:
-            own = rule is not None and rule.policy is not None
+            # Policies are pure, so rules without their own share the route's object.
             return Router(
                 catalog,
                 (rule.candidates if rule and rule.candidates else None) or candidates,
-                build_policy(
-                    rule.policy if own and rule and rule.policy else policy,
-                    rule.params if own and rule else params,
-                ),
+                build_policy(rule.policy, rule.params) if rule and rule.policy else route_policy,
                 predictor,
                 length_predictor,
                 random_state,
@@ -229,21 +228,19 @@ class RuleRouter:
         base: Router,
         rules: Sequence[RuleSpec],
         *,
-        policy: str,
-        params: Mapping[str, Any] | None = None,
         default_tier: str | None = None,
         classifier: CategoryClassifier | None = None,
     ) -> RuleRouter:
-        """Rules in front of an existing router, sharing its catalog, candidates, predictors.
+        """Rules in front of an existing router (catalog, candidates, policy, predictors, seed).
 
-        Use it for a route whose router came from a ``router_file``.
+        Use it for a route whose router came from a ``router_file``: rules that set no
+        policy, and requests no rule matches, use ``base``'s policy.
         """
         return cls(
             base.catalog,
             rules,
             candidates=base.candidates,
-            policy=policy,
-            params=params,
+            policy=base.policy,
             predictor=base.predictor,
             length_predictor=base.length_predictor,
             random_state=base.random_state,

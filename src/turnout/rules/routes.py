@@ -64,7 +64,8 @@ def rule_router_for_route(
         route: The route's config entry.
         catalog: Model cards (the config's overrides applied).
         base: The route's router (e.g. loaded from its ``router_file``): the rule routers
-            share its predictors and seed. ``None``: catalog priors.
+            share its candidates, policy, predictors and seed. ``None``: the route's policy
+            and catalog priors.
         default_tier: The route's tier for requests without an ``x-turnout-tier`` header.
         served: Model ids served by an enabled deployment; ``None`` skips that check.
         classifier: Category classifier; ``None`` uses the shipped one.
@@ -82,14 +83,7 @@ def rule_router_for_route(
         served=served,
     )
     if base is not None:
-        return RuleRouter.from_router(
-            base,
-            rules,
-            policy=route.policy,
-            params=route.params,
-            default_tier=default_tier,
-            classifier=classifier,
-        )
+        return RuleRouter.from_router(base, rules, default_tier=default_tier, classifier=classifier)
     return RuleRouter(
         catalog,
         rules,
