@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -125,6 +127,22 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("router-cache")
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first 150 prompts of each shipped dataset, with its price file (trains fast)."""
+    folder = tmp_path_factory.mktemp("small-data")
+    out = {}
+    for name, dataset in DEMO_DATASETS.items():
+        stem = dataset.filename.removesuffix(".jsonl.gz")
+        with gzip.open(dataset.path(), "rt", encoding="utf-8") as handle:
+            lines = [line for _, line in zip(range(300), handle, strict=False)]
+        path = folder / f"{name}-small.jsonl"
+        path.write_text("".join(lines), encoding="utf-8")
+        shutil.copyfile(DATA_DIR / f"{stem}.models.json", folder / f"{name}-small.models.json")
+        out[name] = path
+    return out
+
+
 def _run(dataset: str, out: Path, cache: Path, limit: int = 20) -> DemoResult:
     options = DemoOptions(
         dataset=dataset,
@@ -150,13 +168,14 @@ def _ledger(path: Path) -> list[sqlite3.Row]:
 
 @pytest.mark.parametrize("dataset", ["gsm8k", "routerarena"])
 def test_demo_report_agrees_with_the_gateway_ledger(
-    dataset: str, tmp_path: Path, cache_dir: Path
+    dataset: str, tmp_path: Path, cache_dir: Path, small: dict[str, Path]
 ) -> None:
-    result = _run(dataset, tmp_path / "out", cache_dir)
+    result = _run(str(small[dataset]), tmp_path / "out", cache_dir)
     report = result.report
     rows = _ledger(result.files["ledger"])
 
     # Every prompt went through the gateway and was answered; the ledger has one row each.
+    assert report.n_train == 120 and report.n_test == 30
     assert report.n_sent == report.n_ok == len(rows) == 20
     assert {r["status"] for r in rows} == {"ok"}
     assert {r["route"] for r in rows} == {"auto"}
@@ -170,7 +189,8 @@ def test_demo_report_agrees_with_the_gateway_ledger(
 
     # Quality is the recorded score of the model the ledger says answered, on that prompt;
     # and the ledger's cost of each call is the dataset's cost of that recorded call.
-    _, table = load_demo_dataset(dataset)
+    table = load_outcomes(small[dataset])
+    assert table.n_prompts == 150
     test = split_by_prompt(table, test_size=0.2, seed=0).test
     row_of = {p: i for i, p in enumerate(test.prompts)}
     scores, costs = [], []
@@ -206,12 +226,14 @@ def test_demo_report_agrees_with_the_gateway_ledger(
     assert result.files["plot_png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_cli_prints_the_report(tmp_path: Path, cache_dir: Path) -> None:
+def test_demo_cli_prints_the_report(
+    tmp_path: Path, cache_dir: Path, small: dict[str, Path]
+) -> None:
     out = tmp_path / "cli-out"
     result = CliRunner().invoke(
         app,
-        ["demo", "--limit", "6", "--concurrency", "2", "--out", str(out), "--quiet"]
-        + ["--cache-dir", str(cache_dir), "--folds", "2"],
+        ["demo", "--dataset", str(small["gsm8k"]), "--limit", "6", "--concurrency", "2"]
+        + ["--out", str(out), "--quiet", "--cache-dir", str(cache_dir), "--folds", "2"],
     )
     assert result.exit_code == 0, result.output
     assert "turnout saved" in result.output
