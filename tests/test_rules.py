@@ -372,3 +372,46 @@ def test_from_router_shares_the_base_policy() -> None:
     hello = RouteRequest(prompt="hello, how are you today?")
     assert router.route(hello).model == "claude-sonnet-4-5"
     assert router.route(RouteRequest(prompt="hi", tier="batch")).model == "llama-3.1-8b-instant"
+
+
+def test_route_with_config_loads_the_route_s_router_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    from turnout.artifact import save_router
+    from turnout.policies import UtilityPolicy
+    from turnout.predictors import KNNPredictor
+    from turnout.router import Router
+
+    models = ["gpt-4o-mini", "claude-sonnet-4-5"]
+    prompts = [f"Solve {i} + {i * 3} and explain" for i in range(30)] + [
+        f"Say hello to person number {i}" for i in range(30)
+    ]
+    scores = np.array([[0.0, 1.0]] * 30 + [[1.0, 1.0]] * 30)
+    trained = Router(
+        CATALOG,
+        models,
+        UtilityPolicy(willingness_to_pay_usd=1.0),
+        predictor=KNNPredictor(n_neighbors=5, shrinkage=0.0).fit(prompts, scores, models),
+    )
+    save_router(trained, tmp_path / "toy.router")
+    (tmp_path / "turnout.yaml").write_text(
+        "deployments:\n"
+        "  a: {provider: openai, base_url: 'https://a.test/v1', model: gpt-4o-mini}\n"
+        "  b: {provider: anthropic, base_url: 'https://b.test', model: claude-sonnet-4-5}\n"
+        "routes:\n"
+        "  auto:\n"
+        "    candidates: [gpt-4o-mini, claude-sonnet-4-5]\n"
+        "    router_file: toy.router\n"
+        "    rules:\n"
+        "      - {name: batch, when: {tier: [batch]}, policy: cheapest}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "turnout.yaml"
+    hard = route_with_config(config, "Solve 7 + 21 and explain")
+    assert hard.rule["matched"] is None
+    assert hard.policy == "utility"  # the router file's saved policy
+    assert hard.model == "claude-sonnet-4-5"
+    assert hard.candidate("gpt-4o-mini").predicted_quality < 0.5  # the file's predictor
+    batch = route_with_config(config, "Solve 7 + 21 and explain", tier="batch")
+    assert batch.rule["matched"] == "batch"
+    assert batch.model == "gpt-4o-mini"

@@ -40,8 +40,9 @@ def route_with_config(
         tier: As the ``x-turnout-tier`` header would set it.
         metadata: As the caller key's metadata would set it (e.g. ``{"team": "support"}``).
         image_url: Attach an image part with this URL (to exercise image rules).
-        base: The route's router, if already built (e.g. with a trained predictor);
-            ``None`` uses catalog priors.
+        base: The route's router, if already built; ``None`` builds it as the gateway does:
+            from the route's ``router_file`` if it has one (trusted files only: it runs
+            pickle), else the route's policy over catalog priors.
 
     Returns:
         The decision, with ``signals`` and ``rule`` filled in if the route has rules.
@@ -76,6 +77,19 @@ def route_with_config(
         tier=parse_tier(tier) or c.tier,
         metadata=metadata,
     )
+    if base is None and entry.router_file:
+        from turnout.artifact import load_router
+
+        explicit = (
+            entry.model_fields_set
+        )  # as the gateway: a saved policy unless the route sets one
+        base = load_router(
+            entry.router_file,
+            catalog=catalog,
+            candidates=entry.candidates,
+            policy=build_policy(entry.policy, entry.params) if "policy" in explicit else None,
+            random_state=entry.random_state if "random_state" in explicit else None,
+        )
     rules = rule_router_for_route(
         route,
         entry,
