@@ -232,7 +232,9 @@ def _money(value: float | None) -> str:
 @app.command("route")
 def route_command(
     prompt: Annotated[str, typer.Argument(help="The user prompt to route.")],
-    router_file: Annotated[Path, typer.Option("--router", help="Router file (turnout train).")],
+    router_file: Annotated[
+        Path | None, typer.Option("--router", help="Router file (turnout train).")
+    ] = None,
     max_cost_usd: Annotated[
         float | None, typer.Option("--max-cost-usd", help="Cost ceiling for this request.")
     ] = None,
@@ -243,8 +245,24 @@ def route_command(
         int | None, typer.Option("--max-output-tokens", help="The request's max_tokens.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Gateway YAML: route as the gateway would, with rules."),
+    ] = None,
+    route_name: Annotated[str, typer.Option("--route", help="Route alias (--config).")] = "auto",
+    tier: Annotated[
+        str | None,
+        typer.Option("--tier", help="interactive | batch, as x-turnout-tier (--config)."),
+    ] = None,
+    key_meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Caller key metadata key=value (--config).")
+    ] = None,
 ) -> None:
     """Route one prompt with a trained router file and explain the decision.
+
+    With ``--config FILE`` instead, route with a route of the gateway YAML as the gateway
+    would (its rules, constraints and router file) and also show the request's signals, the
+    rule that matched and why each earlier rule did not (see ``turnout.rules``).
 
     Prints every candidate with its predicted quality, estimated (modelled) cost and latency,
     the candidates removed by constraints with the reason, and the one-line reason.
@@ -254,6 +272,11 @@ def route_command(
     from turnout.features import count_message_tokens
     from turnout.types import RouteRequest
 
+    if config is not None:
+        _route_with_config(prompt, config, route_name, tier, key_meta or [], router_file, as_json)
+        return
+    if router_file is None:
+        raise _fail("give --router FILE (a trained router) or --config FILE (a gateway YAML)")
     try:
         header = read_header(router_file)
         router = load_router(router_file)
@@ -303,3 +326,32 @@ def route_command(
             removed.add_row(r.model, r.reason)
         console.print(removed)
     console.print(f"chosen: [bold]{decision.model}[/]: {decision.reason}")
+
+
+def _route_with_config(
+    prompt: str,
+    config: Path,
+    route_name: str,
+    tier: str | None,
+    meta: list[str],
+    router_file: Path | None,
+    as_json: bool,
+) -> None:
+    """``turnout route --config``: the rule-based decision and its explanation."""
+    from turnout.rules import explanation_lines, route_with_config
+
+    if router_file is not None:
+        raise _fail("--router and --config exclude each other: the route names its router file")
+    bad = [m for m in meta if "=" not in m]
+    if bad:
+        raise _fail(f"--meta must be key=value; got {bad[0]!r}")
+    metadata = dict(m.split("=", 1) for m in meta)
+    try:
+        decision = route_with_config(config, prompt, route=route_name, tier=tier, metadata=metadata)
+    except (TurnoutError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(decision.to_dict(), indent=1))
+        return
+    for line in explanation_lines(decision):
+        typer.echo(line)
