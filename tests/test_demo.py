@@ -240,3 +240,32 @@ def test_demo_cli_prints_the_report(
     assert (out / "report.md").is_file() and (out / "cost_quality.png").is_file()
     bad = CliRunner().invoke(app, ["demo", "--dataset", "nope", "--quiet", "--out", str(out)])
     assert bad.exit_code == 2 and "'nope'" in bad.output
+
+
+def test_real_providers_example_config_is_valid(tmp_path: Path) -> None:
+    from turnout.config import check_config, load_config
+    from turnout.gateway import create_app
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "real-providers.yaml"
+    env = {"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-ant-test"}
+    config, problems = check_config(path, environ={**env, "TURNOUT_ADMIN_KEY": "a" * 24})
+    assert problems == [] and config is not None
+    _, missing = check_config(path, environ={})
+    assert any("OPENAI_API_KEY" in p for p in missing)  # it needs real keys, and says so
+    config = load_config(path)
+    storage = config.storage.model_copy(update={"url": f"sqlite:///{tmp_path / 'l.db'}"})
+    app = create_app(
+        config.model_copy(update={"storage": storage}),
+        environ={**env, "TURNOUT_ADMIN_KEY": "a" * 24},
+    )
+    routes = app.state.runtime.routes
+    assert set(routes["auto"].router.candidates) == {
+        "local-llama-3.1-8b",
+        "gpt-4o-mini",
+        "claude-haiku-4-5",
+        "gpt-4.1",
+        "claude-sonnet-4-5",
+    }
+    providers = {d.endpoint.provider for d in app.state.runtime.deployments.values()}
+    app.state.ledger.close()
+    assert providers == {"openai", "anthropic", "ollama"}
