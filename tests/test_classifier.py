@@ -99,3 +99,19 @@ def test_threshold_outside_unit_interval_is_rejected() -> None:
         CategoryClassifier(
             {"a": 0}, np.ones(1), np.ones((1, 1)), np.zeros(1), ["x"], np.zeros(1), 0.0, 1.5
         )
+
+
+def test_shipped_model_matches_the_code() -> None:
+    clf = default_classifier()
+    assert clf.categories == CATEGORIES
+    assert 0.0 < clf.threshold < 1.0
+    assert len(clf.vocabulary) > 10_000
+    assert "#chars:6" in clf.vocabulary and "~summa" in clf.vocabulary
+
+
+def test_shape_markers_come_last() -> None:
+    from turnout.signals import prompt_terms
+
+    terms = prompt_terms("```\nprint('# x')\n```\n#chars #lines ~summa")
+    assert terms[-3:] == ["#chars:6", "#lines:2", "#fence"]
+    assert not any(t.startswith("#chars") for t in terms[:-3])
