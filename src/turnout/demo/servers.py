@@ -110,7 +110,12 @@ class ServerThread:
             return
         if self._uvicorn is not None and self._uvicorn_done is not None:
             self._uvicorn.should_exit = True
-            self._uvicorn_done.result(timeout=30)
+            try:
+                self._uvicorn_done.result(timeout=30)
+            except Exception:
+                if self._uvicorn.started:
+                    raise
+                # It failed during start-up: start_asgi has already raised that error.
             self._uvicorn = None
         upstreams, self._upstreams = self._upstreams, []
 
