@@ -97,8 +97,11 @@ def read_header(path: str | Path) -> dict[str, Any]:
     Raises:
         ConfigError: If the file is missing, not a turnout file, or of another format version.
     """
-    with Path(path).open("rb") as f:
-        first = f.readline()
+    try:
+        with Path(path).open("rb") as f:
+            first = f.readline()
+    except OSError as exc:
+        raise ConfigError(f"cannot read router file {path}: {exc}", field="path") from exc
     magic = _PREDICTOR_MAGIC if first == _PREDICTOR_MAGIC else _ROUTER_MAGIC
     return _read(path, magic, payload=False)[0]
 
