@@ -95,7 +95,7 @@ def test_idle_gap_after_content_ends_the_stream_with_an_error(upstreams, gateway
         )
     )
     gw = gateway(
-        _one(up.base_url, timeouts={"connect_s": 1, "first_byte_s": 2, "idle_s": 0.4, "total_s": 5})
+        _one(up.base_url, timeouts={"connect_s": 1, "first_byte_s": 2, "idle_s": 1.0, "total_s": 5})
     )
     got: list[str] = []
     with pytest.raises(openai.APIError, match="idle timeout"):

@@ -12,7 +12,8 @@ message per event. It
 * watches for the client's disconnect and then cancels the upstream call (closing its
   connection), keeping what was produced so far for metering.
 
-Whatever happens, ``finish`` is awaited once with the :class:`StreamOutcome`.
+Whatever happens, ``finish`` is awaited once with the :class:`StreamOutcome`: before the
+stream's last (empty) body message when the stream ends, or after a disconnect.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class StreamRelay:
         self.include_usage = include_usage
         self.finish = finish
         self.outcome = StreamOutcome()
+        self._finished = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Relay until the upstream ends, fails, or the client disconnects."""
@@ -124,7 +126,13 @@ class StreamRelay:
             watch.cancel()
             if not relay.done():
                 relay.cancel()
-            await self.finish(self.outcome)
+            await self._finish_once()
+
+    async def _finish_once(self) -> None:
+        if not self._finished:
+            self._finished = True
+            # Shielded: a disconnect arriving now must not cut metering and recording short.
+            await asyncio.shield(self.finish(self.outcome))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
@@ -167,4 +175,7 @@ class StreamRelay:
             )
         finally:
             await opened.events.aclose()  # type: ignore[attr-defined]
+        # Meter and record before the stream ends, so a client that saw the end of the stream
+        # can rely on the ledger row being queued.
+        await self._finish_once()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
