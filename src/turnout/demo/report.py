@@ -98,8 +98,8 @@ class DemoReport:
     files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (NaN, e.g. the quality of a model that got no request, is None)."""
+        return dict(_no_nan(asdict(self)))
 
     def headline(self) -> str:
         """The one-line savings figure."""
@@ -184,7 +184,8 @@ class DemoReport:
         for m in self.per_model:
             lines.append(
                 f"| {m.model} | {m.requests} | {m.share:.1%} | {m.cost_usd:.6f} | "
-                f"{m.mean_quality:.3f} |"
+                + ("-" if math.isnan(m.mean_quality) else f"{m.mean_quality:.3f}")
+                + " |"
             )
         lines += [
             "",
@@ -222,6 +223,16 @@ class DemoReport:
         if self.files:
             lines += ["", "Files: " + ", ".join(f"`{v}`" for v in self.files.values())]
         return "\n".join(lines) + "\n"
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:

@@ -340,6 +340,6 @@ def _write(
     plot_cost_quality(report, singles, files["plot_png"], curve=router.curve(test))
     files["report_md"].write_text(report.to_markdown(), encoding="utf-8")
     files["report_json"].write_text(
-        json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8"
+        json.dumps(report.to_dict(), indent=2, default=str, allow_nan=False), encoding="utf-8"
     )
     return files
