@@ -150,6 +150,7 @@ class StreamRelay:
                 outcome.first_delta_at = time.perf_counter()
         if event.done:
             outcome.done = True
+            await self._finish_once()  # recorded before the client can see the end
             data = event.raw or _DONE
         elif event.usage_only and not self.include_usage:
             return
@@ -160,6 +161,7 @@ class StreamRelay:
     async def _relay(self, send: Send) -> None:
         opened = self.opened
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        error_event = b""
         try:
             for event in opened.buffered:
                 await self._emit(send, event)
@@ -170,12 +172,15 @@ class StreamRelay:
                         break
         except ProviderError as exc:
             self.outcome.error = exc
-            await send(
-                {"type": "http.response.body", "body": stream_error_event(exc), "more_body": True}
-            )
+            error_event = stream_error_event(exc)
         finally:
             await opened.events.aclose()  # type: ignore[attr-defined]
-        # Meter and record before the stream ends, so a client that saw the end of the stream
-        # can rely on the ledger row being queued.
+        # Meter and record before the stream's last message (and before an error event, on
+        # which the client stops reading), so a client that saw the end can rely on the row.
+        closing = self.outcome.done
         await self._finish_once()
+        if error_event:
+            await send({"type": "http.response.body", "body": error_event, "more_body": True})
+        elif not closing:  # an adapter that ended without a done event: end it for the client
+            await send({"type": "http.response.body", "body": _DONE, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
