@@ -135,3 +135,16 @@ def test_retry_after_cools_the_deployment_down() -> None:
     assert not breaker.allow() and breaker.retry_in_s() == pytest.approx(30)
     now[0] = 31
     assert breaker.allow()
+
+
+def test_unreachable_upstream_is_reported_without_its_address(upstreams, gateway):
+    config = base_config(
+        {"dep-a": deployment("http://127.0.0.1:9/v1", "model-a")},
+        {"auto": {"candidates": ["model-a"]}},
+    )
+    gw = gateway(config)
+    with pytest.raises(openai.APIStatusError) as info:
+        gw.client().chat.completions.create(model="auto", messages=USER)
+    assert info.value.status_code == 503
+    assert "dep-a (model-a): ProviderConnectionError" in info.value.message
+    assert "127.0.0.1" not in info.value.message and ":9" not in info.value.message

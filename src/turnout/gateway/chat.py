@@ -415,10 +415,7 @@ class ChatHandler:
         try:
             await self._admit(request, ctx, admit=False)
         except TurnoutError as exc:
-            status, body, extra = error_status_and_body(exc)
-            return Response(
-                orjson.dumps(body), status, {**extra, **self._headers(ctx)}, "application/json"
-            )
+            return error_response(exc, self._headers(ctx))
         decision, rr = ctx.decision, ctx.route_request
         assert decision is not None and rr is not None
         deployments = {

@@ -293,7 +293,7 @@ def error_from_exception(provider: str, exc: BaseException, phase: str) -> Provi
 
     Returns:
         :class:`ProviderTimeout` for timeouts, :class:`ProviderConnectionError` otherwise;
-        both retryable. The message never contains credentials.
+        both retryable. The message never contains credentials, URLs or hosts.
     """
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         phase = "connect"
@@ -301,7 +301,7 @@ def error_from_exception(provider: str, exc: BaseException, phase: str) -> Provi
         return ProviderTimeout(f"{phase} timeout calling the upstream", provider=provider)
     detail = type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
-        detail = f"cannot connect to {exc.host}:{exc.port}"
+        detail = "cannot connect"  # no host or port: messages reach API clients
     elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         detail = "the upstream closed the connection mid-response"
     return ProviderConnectionError(
