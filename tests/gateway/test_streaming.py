@@ -128,3 +128,19 @@ def test_client_disconnect_cancels_the_upstream_and_meters_what_was_sent(upstrea
     row = gw.rows()[-1]
     assert row.status == "failed" and row.error_code == "client_disconnected"
     assert row.usage.estimated and 3 <= row.usage.output_tokens < 40 * 2
+
+
+def test_client_disconnect_cancels_a_non_streaming_call(upstreams, gateway):
+    up = upstreams()
+    up.script(Reply.ok("late", delay_s=3))
+    gw = gateway(_one(up.base_url))
+    with pytest.raises(openai.APITimeoutError):
+        gw.client(timeout=0.5).chat.completions.create(model="auto", messages=USER)
+    for _ in range(100):
+        if up.cut_off and gw.rows():
+            break
+        time.sleep(0.02)
+    assert up.cut_off == 1  # the upstream call was abandoned, not waited for
+    row = gw.rows()[-1]
+    assert row.status == "failed" and row.http_status == 499
+    assert row.usage.estimated and row.usage.output_tokens == 0 and row.usage.input_tokens > 0

@@ -17,6 +17,7 @@ counted by turnout). A stream's headers leave before its cost is known, so strea
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from turnout.accounting import cost_usd
 from turnout.errors import InvalidRequestError, TurnoutError
@@ -89,6 +91,11 @@ def _request_id(headers: Mapping[str, str]) -> str:
     if given and len(given) <= 128 and all(c in _SAFE_ID for c in given):
         return given
     return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _ascii(text: str) -> str:
@@ -319,15 +326,32 @@ class ChatHandler:
                 upstream_headers[name] = value
         if ctx.stream:
             return await self._stream(ctx, body, candidates, upstream_headers)
+        # A client that goes away cancels the upstream call: a watcher cancels this task.
+        task = asyncio.current_task()
+        assert task is not None
+        calling = [True]
+        watch = asyncio.ensure_future(_wait_for_disconnect(request.receive))
+        watch.add_done_callback(
+            lambda w: task.cancel() if calling[0] and not w.cancelled() else None
+        )
         try:
             dep, completion = await self.executor.complete(
                 candidates, body, upstream_headers, ctx.attempts
             )
+        except asyncio.CancelledError:
+            if not watch.done() or watch.cancelled():
+                await ctx.admission.release()
+                raise
+            task.uncancel()
+            return await self._disconnected(ctx)
         except BaseException as exc:
             await ctx.admission.release()
             if isinstance(exc, TurnoutError):
                 return self._fail(ctx, exc, admitted=True)
             raise
+        finally:
+            calling[0] = False
+            watch.cancel()
         usage = self._usage(
             ctx, completion.usage, "" if completion.usage else _message_texts(completion.body)
         )
@@ -340,6 +364,23 @@ class ChatHandler:
             media_type="application/json",
             headers=self._headers(ctx, dep, cost, usage.estimated),
         )
+
+    async def _disconnected(self, ctx: _Context) -> Response:
+        """Meter a non-streaming call its client abandoned: the prompt was sent, no answer."""
+        assert ctx.admission is not None and ctx.decision is not None
+        usage = self._usage(ctx, None, "")
+        card = self.runtime.catalog[ctx.decision.model]
+        cost = cost_usd(usage, card)
+        await ctx.admission.settle(cost, usage)
+        self._record(
+            ctx,
+            status="failed",
+            http_status=499,
+            usage=usage,
+            cost=cost,
+            error_code="client_disconnected",
+        )
+        return Response(b"", 499, self._headers(ctx))
 
     async def _stream(
         self,
