@@ -26,6 +26,7 @@ def plot_report(report: EvalReport, path: Path, *, title: str | None = None) -> 
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("plots need matplotlib: pip install 'turnout[lab]'") from exc
     b = report.baselines
@@ -37,7 +38,7 @@ def plot_report(report: EvalReport, path: Path, *, title: str | None = None) -> 
         ax.plot(cost, quality, marker=".", linewidth=1.5, label=f"{s.name} (utility sweep)")
     right = max(b.cost_max_usd, *(max(c for _, _, c, _ in s.points) for s in report.routers))
     # A random mix is linear in cost: sample it densely so it reads right on a log axis.
-    zc = np.linspace(b.zero_cost_usd[0], right, 400)
+    zc = np.unique(np.concatenate((np.geomspace(b.zero_cost_usd[0], right, 400), b.zero_cost_usd)))
     zq = np.interp(zc, b.zero_cost_usd, b.zero_quality)
     ax.plot(zc, zq, linestyle="--", color="grey", label="random mix (zero router)")
     for p in b.models:
@@ -63,6 +64,7 @@ def plot_report(report: EvalReport, path: Path, *, title: str | None = None) -> 
         label=f"best single: {b.best.name}",
     )
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap within one decade
     ax.set_xlabel(f"mean cost per prompt, USD ({report.cost_kind} costs, log scale)")
     ax.set_ylabel("mean quality (recorded scores)")
     split = report.split + (
