@@ -239,6 +239,23 @@ def markdown(result: dict[str, Any], default_name: str, command: str) -> str:
             "",
             *_router_table(run),
         ]
+        default = run["routers"].get(default_name, {})
+        per_task = default.get("per_task", {})
+        if 1 < len(per_task) <= 20 and "operating_point" in default:
+            op = default["operating_point"]
+            out += [
+                "",
+                f"Per task, {default_name} at its operating point (quality {_num(op['quality'])}"
+                f", ${op['cost_usd']:.3g}/prompt), against the best single model overall:",
+                "",
+                "| task | prompts | quality | USD/prompt | best single: quality | USD/prompt |",
+                "|---|---|---|---|---|---|",
+            ]
+            for task, t in per_task.items():
+                out.append(
+                    f"| {task} | {t['n_prompts']} | {_num(t['quality'])} | {t['cost_usd']:.3g} | "
+                    f"{_num(t['best_single_quality'])} | {t['best_single_cost_usd']:.3g} |"
+                )
         if key.startswith("routellm") and any("by_benchmark" in r for r in run["routers"].values()):
             out += [
                 "",
