@@ -107,9 +107,11 @@ def eval_command(
 ) -> None:
     """Train each predictor on a training split and replay its router on the held-out prompts.
 
-    Prints APGR, CPT(50%), CPT(80%), AIQ and savings at quality parity (and at 95% / 97% of
-    the best single model's quality) next to every single model, the random mix and the
-    oracle, and says whether costs are recorded or modelled.
+    Prints APGR, CPT(50%), CPT(80%), AIQ and savings at parity / 97% / 95% quality.
+
+    Baselines: every single model, the random mix (zero router) and the oracle.
+
+    Every report says whether its costs are recorded or modelled.
     """
     from turnout import predictors
     from turnout.evaluation.datasets import load_outcomes
