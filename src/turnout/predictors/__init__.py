@@ -6,7 +6,7 @@ Quality predictors (``fit(prompts, scores, models)`` / ``predict(prompts)``, sha
 ==================  ===========================================================================
 name                what
 ==================  ===========================================================================
-``ensemble``        :data:`DEFAULT_PREDICTOR`: mean of ``knn`` and ``irt`` on one encoder
+``ensemble``        :data:`DEFAULT_PREDICTOR`: 0.7 ``knn`` + 0.3 ``irt`` on hashed words
 ``knn``             mean score of the most similar training prompts, shrunk to the model mean
 ``linear``          one ridge regression per model
 ``irt``             multidimensional 2PL IRT, prompt difficulty/discrimination from text

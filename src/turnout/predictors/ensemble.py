@@ -4,6 +4,13 @@ The prompt is encoded once; each member (``knn``, ``linear``, ``irt``) is fitted
 features and the predicted qualities are averaged with fixed weights. Neighbours capture
 what is local (a benchmark's format, a family of questions); the IRT model shares strength
 across models and smooths the noise of 0/1 scores.
+
+The defaults (``knn`` 0.7 + ``irt`` 0.3 over the ``hashing-words`` encoder) are turnout's
+default predictor. They were chosen on a validation split *inside* the training split of
+``llmrouter`` and ``routellm`` (80/20 by prompt text, seed 0, then 75/25, seed 1), never on
+the test prompts: against ``knn`` alone they tie on ``llmrouter`` and do better on
+``routellm``; ``linear`` and ``irt`` alone, and the character n-gram encoder, did worse or no
+better, and the words-only encoder is about three times faster.
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ class EnsemblePredictor(EncodedPredictor):
 
     def __init__(
         self,
-        members: tuple[tuple[str, float], ...] = (("knn", 0.5), ("irt", 0.5)),
-        encoder: str = "hashing",
+        members: tuple[tuple[str, float], ...] = (("knn", 0.7), ("irt", 0.3)),
+        encoder: str = "hashing-words",
     ) -> None:
         self.members = members
         self.encoder = encoder
