@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
 from turnout.errors import ConfigError
 from turnout.policies.base import Choice
@@ -70,7 +69,18 @@ class UtilityPolicy:
         self, candidates: Sequence[CandidateScore], request: RouteRequest, *, seed: int
     ) -> Choice:
         """Rank by utility, best first; ties by lower cost, then model id."""
-        scored = [replace(c, score=self.score(c)) for c in candidates]
+        # CandidateScore(...) rather than dataclasses.replace: this is the routing hot path.
+        scored = [
+            CandidateScore(
+                c.model,
+                c.predicted_quality,
+                c.cost_usd,
+                c.latency_s,
+                c.output_tokens,
+                self.score(c),
+            )
+            for c in candidates
+        ]
         ranked = sorted(
             scored,
             key=lambda c: (

@@ -190,6 +190,9 @@ class EncodedPredictor:
     encoder: str
     #: Whether ``fit`` needs scores in [0, 1] (quality) or only >= 0 (token counts).
     _bounded = True
+    #: Whether one prompt's prediction calls BLAS on sizeable arrays (then run it on one
+    #: thread; see :func:`single_thread`).
+    _blas_heavy = False
 
     def fit(self, prompts: Sequence[str], scores: npt.ArrayLike, models: Sequence[str]) -> Self:
         """Learn from recorded outcomes.
@@ -262,8 +265,11 @@ class EncodedPredictor:
         self._require_fitted()
         texts = check_prompts(prompts)
         if len(texts) == 1 and isinstance(self.encoder_, HashingEncoder):
+            row = self.encoder_.encode_one(texts[0])
+            if not self._blas_heavy:
+                return self._predict_row(row)[None, :]
             with single_thread():
-                return self._predict_row(self.encoder_.encode_one(texts[0]))[None, :]
+                return self._predict_row(row)[None, :]
         if not texts:
             return np.zeros((0, len(self.models_)))
         return self._predict_features(self.encoder_.transform(texts))

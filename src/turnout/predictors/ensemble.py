@@ -49,6 +49,8 @@ class EnsemblePredictor(EncodedPredictor):
         weights_: Normalised weights, shape (n_members,).
     """
 
+    _blas_heavy = True
+
     def __init__(
         self,
         members: tuple[tuple[str, float], ...] = (("knn", 0.7), ("irt", 0.3)),

@@ -74,6 +74,8 @@ class KNNPredictor(EncodedPredictor):
         prior_: Mean score per model, shape (n_models,).
     """
 
+    _blas_heavy = True
+
     def __init__(
         self,
         n_neighbors: int = 40,
@@ -168,7 +170,8 @@ class KNNPredictor(EncodedPredictor):
         if hasattr(self, "projection_"):
             bucket, sign = _bucket_sign(idx)
             sketch = np.bincount(bucket, weights=val * sign, minlength=_BUCKETS)
-            z = _unit_rows((sketch.astype(np.float32) @ self.projection_)[None, :])
+            nz = np.flatnonzero(sketch)  # a prompt fills few buckets: gather only those rows
+            z = _unit_rows((sketch[nz].astype(np.float32) @ self.projection_[nz])[None, :])
             near = np.asarray(z @ self.train_.T, dtype=np.float64)
             return np.asarray(self._estimate(near)[0], dtype=np.float64)
         keep = self.keep_[idx]
