@@ -6,9 +6,10 @@ Quality predictors (``fit(prompts, scores, models)`` / ``predict(prompts)``, sha
 ==================  ===========================================================================
 name                what
 ==================  ===========================================================================
-``ensemble``        :data:`DEFAULT_PREDICTOR`: 0.7 ``knn`` + 0.3 ``irt`` on hashed words
+``ensemble``        :data:`DEFAULT_PREDICTOR`: 0.4 knn + 0.2 irt + 0.4 logistic, hashed words
 ``knn``             mean score of the most similar training prompts, shrunk to the model mean
 ``linear``          one ridge regression per model
+``logistic``        one logistic regression per model (P(score >= 0.5))
 ``irt``             multidimensional 2PL IRT, prompt difficulty/discrimination from text
 ``tfidf-logreg``    the simple baseline: TF-IDF + one logistic regression per model
 ==================  ===========================================================================
@@ -23,7 +24,7 @@ from turnout.predictors.ensemble import EnsemblePredictor
 from turnout.predictors.irt import IRTPredictor
 from turnout.predictors.knn import KNNPredictor
 from turnout.predictors.length import LengthPredictor
-from turnout.predictors.linear import LinearPredictor
+from turnout.predictors.linear import LinearPredictor, LogisticPredictor
 
 #: Quality predictors by name; each builds with no arguments.
 PREDICTORS: dict[str, type] = {
@@ -31,6 +32,7 @@ PREDICTORS: dict[str, type] = {
     "irt": IRTPredictor,
     "knn": KNNPredictor,
     "linear": LinearPredictor,
+    "logistic": LogisticPredictor,
     "tfidf-logreg": TfidfLogRegPredictor,
 }
 
@@ -46,6 +48,7 @@ __all__ = [
     "KNNPredictor",
     "LengthPredictor",
     "LinearPredictor",
+    "LogisticPredictor",
     "OutputLengthPredictor",
     "QualityPredictor",
     "TfidfLogRegPredictor",

@@ -1,4 +1,9 @@
-"""``linear``: one ridge regression per model from the encoded prompt to its quality score.
+"""``linear`` and ``logistic``: one linear model per model column on the encoded prompt.
+
+``logistic``: ``quality[m] = sigmoid(x @ w_m + b_m)``, one L2-penalised logistic regression per
+model on the binarised score (``score >= 0.5``), fitted on the prompts where ``m`` was scored.
+A column whose scores are all good (or all bad) predicts its mean.
+
 
 ``quality[m] = clip(x @ w_m + b_m, 0, 1)``, each ``w_m`` fitted on the prompts where model
 ``m`` has an observed score (L2 penalty ``alpha``). Columns observed on the same prompts are
@@ -10,13 +15,13 @@ gather and a dot product, without scikit-learn's per-call validation.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LogisticRegression, Ridge
 
 from turnout.errors import ConfigError
 from turnout.features.encoders import SparseRow
 from turnout.predictors._common import CompactLinear, EncodedPredictor, Features, FloatArray
 
-__all__ = ["LinearPredictor", "fit_ridge"]
+__all__ = ["LinearPredictor", "LogisticPredictor", "fit_logistic", "fit_ridge"]
 
 
 def fit_ridge(x: Features, y: FloatArray, alpha: float) -> CompactLinear:
@@ -75,3 +80,65 @@ class LinearPredictor(EncodedPredictor):
 
     def _predict_row(self, row: SparseRow) -> FloatArray:
         return np.clip(self.linear_.apply_row(row), 0.0, 1.0)
+
+
+def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
+    """One logistic regression per column of ``y`` (binarised at 0.5), NaN rows left out.
+
+    Args:
+        x: Features, shape (n, n_features), sparse or dense.
+        y: Scores in [0, 1], shape (n, n_outputs); NaN = missing.
+        c: Inverse L2 strength (scikit-learn's ``C``).
+
+    Returns:
+        The fitted logits, shape (n_features,) -> (n_outputs,).
+    """
+    n_out = y.shape[1]
+    coef = np.zeros((x.shape[1], n_out))
+    intercept = np.zeros(n_out)
+    for j in range(n_out):
+        rows = np.flatnonzero(~np.isnan(y[:, j]))
+        label = y[rows, j] >= 0.5
+        if label.all() or not label.any():
+            mean = float(np.clip(y[rows, j].mean(), 1e-6, 1 - 1e-6))
+            intercept[j] = np.log(mean / (1 - mean))
+            continue
+        clf = LogisticRegression(C=c, max_iter=1000).fit(x[rows], label)
+        coef[:, j] = clf.coef_[0]
+        intercept[j] = clf.intercept_[0]
+    return CompactLinear(coef, intercept)
+
+
+def _sigmoid(z: FloatArray) -> FloatArray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+
+
+class LogisticPredictor(EncodedPredictor):
+    """Per-model logistic regression of a good answer on the encoded prompt.
+
+    Args:
+        C: Inverse L2 strength of each logistic regression (> 0).
+        encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
+
+    Attributes:
+        models_: Column names.
+        encoder_: The fitted encoder.
+        linear_: The fitted logits (:class:`~turnout.predictors._common.CompactLinear`).
+    """
+
+    def __init__(self, C: float = 1.0, encoder: str = "hashing") -> None:  # noqa: N803
+        self.C = C
+        self.encoder = encoder
+
+    def _check_params(self) -> None:
+        if not self.C > 0:
+            raise ConfigError(f"`C` must be > 0; got {self.C!r}", field="C")
+
+    def _fit_features(self, x: Features, y: FloatArray) -> None:
+        self.linear_ = fit_logistic(x, y, self.C)
+
+    def _predict_features(self, x: Features) -> FloatArray:
+        return _sigmoid(self.linear_.apply(x))
+
+    def _predict_row(self, row: SparseRow) -> FloatArray:
+        return _sigmoid(self.linear_.apply_row(row))
