@@ -12,8 +12,9 @@ Everything runs on 127.0.0.1, each part in its own process:
 Per target and repetition: a concurrency-1 run (latency p50/p99) and a concurrency-64 run
 (requests/s), non-streaming; medians over repetitions are reported. "Added latency" is the
 target's p50/p99 minus the direct p50/p99 of the same repetition. Memory: turnout's RSS after
-warm-up (the runs above plus 25,000 requests at concurrency 64), then after 50,000 more requests at concurrency 64 (each read 2 s after the load
-stops, once the ledger's background writer has drained its queue).
+warm-up (the runs above plus 25,000 requests at concurrency 64), then after 50,000 more
+requests at concurrency 64 (each read 2 s after the load stops, once the ledger's background
+writer has drained its queue).
 
 Usage::
 
