@@ -1,0 +1,198 @@
+"""Routing speed: one decision (feature extraction included), training time, peak memory.
+
+Measures, on this machine:
+
+1. training the default router (``turnout.predictors.DEFAULT_PREDICTOR`` with the fast
+   hashing encoder, plus the output-length predictor) on **all** of ``llmrouter``
+   (goal: < 60 s), and the process's peak resident memory;
+2. p50 / p99 of one routing decision for a 256-token prompt with the fast encoder (goal:
+   p50 <= 0.5 ms): building the :class:`~turnout.types.RouteRequest` from an OpenAI chat body
+   (text extraction, token count) plus ``Router.route`` (encoding, quality and length
+   prediction, constraints, utility policy);
+3. the same with the sentence encoder (all-MiniLM-L6-v2, ``ml`` extra; goal: p50 <= 20 ms),
+   its kNN trained on a subset of the prompts (the latency depends on the prompt, not on
+   the training set size beyond the similarity product).
+
+Usage::
+
+    python benchmarks/route_latency.py [--data PATH] [--calls N] [--skip-sentence]
+
+Writes ``benchmarks/results/route_latency.md`` (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from turnout.evaluation.datasets import load_outcomes
+from turnout.evaluation.lab import fit_length_predictor
+from turnout.features import count_tokens, encoders, route_request_from_chat
+from turnout.policies import UtilityPolicy
+from turnout.predictors import DEFAULT_PREDICTOR, PREDICTORS, KNNPredictor
+from turnout.router import Router
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "llmrouter.jsonl.gz"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prompt_of_tokens(texts: list[str], target: int = 256) -> str:
+    """Real dataset prompts joined and cut to about ``target`` tokens (turnout's counter)."""
+    words: list[str] = []
+    for text in texts:
+        words += text.split()
+        if count_tokens(" ".join(words)) >= target:
+            break
+    while count_tokens(" ".join(words)) > target:
+        words.pop()
+    return " ".join(words)
+
+
+def timings_ms(fn: Callable[[], object], calls: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--sentence-calls", type=int, default=100)
+    parser.add_argument("--sentence-train", type=int, default=1000)
+    parser.add_argument("--skip-sentence", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "route_latency.md")
+    args = parser.parse_args()
+
+    table = load_outcomes(args.data)
+    rss_loaded = peak_rss_mib()
+    started = time.perf_counter()
+    predictor = PREDICTORS[DEFAULT_PREDICTOR]().fit(
+        list(table.prompts), table.scores, list(table.models)
+    )
+    length = fit_length_predictor(table)
+    train_s = time.perf_counter() - started
+    rss_trained = peak_rss_mib()
+    catalog = table.to_catalog()
+    router = Router(
+        catalog,
+        list(table.models),
+        UtilityPolicy(willingness_to_pay_usd=0.001),
+        predictor=predictor,
+        length_predictor=length,
+    )
+    prompt = prompt_of_tokens(list(table.prompts[::7]))
+    body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
+
+    def decide() -> object:
+        return router.route(route_request_from_chat(body))
+
+    fast = timings_ms(decide, args.calls)
+
+    def encode_uncached() -> object:
+        encoders._LAST[0] = None  # defeat the one-prompt cache the router relies on
+        return predictor.encoder_.encode_one(prompt)
+
+    encode = timings_ms(encode_uncached, args.calls)
+    rows = [
+        (
+            f"one decision, fast encoder ({DEFAULT_PREDICTOR}), 256-token prompt",
+            f"{pct(fast, 50):.3f} ms",
+            f"{pct(fast, 99):.3f} ms",
+            "p50 <= 0.5 ms",
+        ),
+        (
+            "of which: encoding the prompt (hashing-words, uncached)",
+            f"{pct(encode, 50):.3f} ms",
+            f"{pct(encode, 99):.3f} ms",
+            "",
+        ),
+    ]
+    sentence_note = "skipped (--skip-sentence)"
+    if not args.skip_sentence:
+        try:
+            n = min(args.sentence_train, table.n_prompts)
+            knn = KNNPredictor(encoder="minilm").fit(
+                list(table.prompts[:n]), table.scores[:n], list(table.models)
+            )
+            slow_router = Router(
+                catalog,
+                list(table.models),
+                UtilityPolicy(0.001),
+                predictor=knn,
+                length_predictor=length,
+            )
+            slow = timings_ms(
+                lambda: slow_router.route(route_request_from_chat(body)),
+                args.sentence_calls,
+                warmup=5,
+            )
+            rows.append(
+                (
+                    f"one decision, sentence encoder (knn over MiniLM, {n} training prompts)",
+                    f"{pct(slow, 50):.2f} ms",
+                    f"{pct(slow, 99):.2f} ms",
+                    "p50 <= 20 ms",
+                )
+            )
+            sentence_note = "measured"
+        except ImportError as exc:
+            sentence_note = f"not measured: {exc}"
+    load = " / ".join(f"{x:.1f}" for x in __import__("os").getloadavg())
+    lines = [
+        "# Routing speed",
+        "",
+        "Command: `python benchmarks/route_latency.py` "
+        f"(data: `{args.data.name}`, {table.n_prompts} prompts x {len(table.models)} models).",
+        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, Python "
+        f"{platform.python_version()}; load average at the end {load} (the machine is shared "
+        "with other jobs, so tails are noisy).",
+        "",
+        "| measure | p50 | p99 | goal |",
+        "|---|---:|---:|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "",
+        "| training (all prompts, fast encoder) | value | goal |",
+        "|---|---:|---|",
+        f"| `{DEFAULT_PREDICTOR}` quality predictor + output-length predictor | "
+        f"{train_s:.1f} s | < 60 s |",
+        f"| peak resident memory after loading the data | {rss_loaded:.0f} MiB | |",
+        f"| peak resident memory after training | {rss_trained:.0f} MiB | |",
+        f"| peak resident memory at the end | {peak_rss_mib():.0f} MiB | |",
+        "",
+        f"Decisions measured: {args.calls} (fast), {args.sentence_calls} (sentence encoder: "
+        f"{sentence_note}). Each includes `route_request_from_chat` (text extraction, token "
+        "count) and `Router.route` (encoding, quality and output-length prediction, "
+        "constraints, utility policy). Single-prompt predictions run with one BLAS / torch "
+        f"thread. Median of all {args.calls} fast calls: {statistics.median(fast):.3f} ms.",
+        "",
+    ]
+    text = "\n".join(lines)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
