@@ -225,3 +225,27 @@ def test_length_predictor_learns_per_model_lengths() -> None:
     np.testing.assert_allclose(est.predict(["write an essay 999"]), pred[:1], atol=1e-9)
     with pytest.raises(ValueError, match=">= 0"):
         LengthPredictor().fit(["a"], np.array([[-1.0]]), ["m"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_router_with_each_predictor_respects_constraints(name: str, data) -> None:
+    from turnout import Catalog, Router, RouteRequest
+    from turnout.catalog import ModelCard
+    from turnout.policies import UtilityPolicy
+
+    prices = {"small": 0.1, "medium": 0.5, "large": 5.0, "coder": 1.0}
+    catalog = Catalog(
+        [
+            ModelCard(id=m, provider="p", input_usd_per_mtok=p, output_usd_per_mtok=p)
+            for m, p in prices.items()
+        ]
+    )
+    router = Router(catalog, MODELS, UtilityPolicy(0.01), predictor=fitted(name, data))  # type: ignore[arg-type]
+    for prompt in ("", "Solve for x: 3 x + 4 = 10. Give the number only."):
+        request = RouteRequest(prompt=prompt, input_tokens=20)
+        decision = router.route(request)
+        assert decision.model in catalog and decision.model in MODELS
+        assert router.route(request) == decision
+        capped = router.route(RouteRequest(prompt=prompt, input_tokens=20, max_cost_usd=6e-5))
+        assert all(c.cost_usd is not None and c.cost_usd <= 6e-5 for c in capped.candidates)
+        assert "large" in {r.model for r in capped.removed}
