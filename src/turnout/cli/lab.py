@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -226,7 +227,7 @@ def train_command(
 
 
 def _money(value: float | None) -> str:
-    return "unpriced" if value is None else f"${value:.6f}"
+    return "unpriced" if value is None else f"${value:.7f}"
 
 
 @app.command("route")
@@ -294,7 +295,8 @@ def route_command(
     if as_json:
         typer.echo(json.dumps(decision.to_dict(), indent=1))
         return
-    console = Console()
+    # Rich assumes 80 columns when not writing to a terminal: keep the table readable.
+    console = Console(width=None if sys.stdout.isatty() else 132)
     params = ", ".join(f"{k}={v}" for k, v in header.get("policy_params", {}).items())
     meta = header.get("metadata", {})
     console.print(
