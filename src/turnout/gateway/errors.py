@@ -147,7 +147,7 @@ def error_status_and_body(exc: BaseException) -> tuple[int, dict[str, Any], dict
         )
     if isinstance(exc, UnknownModelError):
         message = (
-            f"`model` must be a route alias or a served model; got {exc.model!r} "
+            f"`model` must be a route alias or a served model; got {exc.model[:200]!r} "
             "(GET /v1/models lists them)"
         )
         return 404, error_body(message, "invalid_request_error", "model_not_found", "model"), {}
