@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -216,7 +217,8 @@ def markdown(result: dict[str, Any], default_name: str, command: str) -> str:
     out = [
         "# Quality per dollar on held-out prompts",
         "",
-        f"Produced by `{command}` ({result['when']}, {result['machine']}; the machine was "
+        f"Produced by `{command}` at commit {result.get('commit', 'unknown')} "
+        f"({result['when']}, {result['machine']}; the machine was "
         "shared with other work, timings are indicative). Every router is trained on the "
         "training split only and replayed through `Router.route` on held-out prompts; each "
         "curve is a sweep of the utility policy's willingness to pay. Savings are against "
@@ -272,6 +274,26 @@ def markdown(result: dict[str, Any], default_name: str, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _commit() -> str:
+    """The repository's HEAD commit and whether the tree had local changes, if git is there."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (with uncommitted changes under src/)" if dirty else "")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from turnout import predictors
 
@@ -307,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["routellm_published"] = ROUTELLM_PUBLISHED
+    result["commit"] = _commit()
     command = "python benchmarks/quality.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
     (args.out / "quality.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (args.out / "quality.md").write_text(
