@@ -249,3 +249,20 @@ def test_router_with_each_predictor_respects_constraints(name: str, data) -> Non
         capped = router.route(RouteRequest(prompt=prompt, input_tokens=20, max_cost_usd=6e-5))
         assert all(c.cost_usd is not None and c.cost_usd <= 6e-5 for c in capped.candidates)
         assert "large" in {r.model for r in capped.removed}
+
+
+def test_single_thread_limits_blas_and_restores_it_when_nested() -> None:
+    from threadpoolctl import threadpool_info
+
+    from turnout.predictors._common import single_thread
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_thread():
+        assert set(blas_threads()) == {1}
+        with single_thread():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}  # the inner exit must not restore early
+    assert blas_threads() == before

@@ -14,6 +14,7 @@ decision stays well under a millisecond.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any, Self, TypeAlias
 
@@ -39,24 +40,61 @@ FloatArray = npt.NDArray[np.float64]
 Features: TypeAlias = sp.csr_matrix | FloatArray
 
 
-_CONTROLLER: list[Any] = []
+class _OneBlasThread:
+    """Context manager: BLAS libraries on one thread inside, their thread counts restored after.
+
+    Calls each loaded BLAS library's own get/set-threads functions (through threadpoolctl's
+    library controllers, looked up once), about a microsecond each: threadpoolctl's
+    ``limit`` re-reads every library's info on each use and costs about 10 microseconds.
+    Nested or concurrent blocks share one limit: the first entry saves the thread counts,
+    the last exit restores them.
+    """
+
+    def __init__(self) -> None:
+        self._libs: list[Any] | None = None
+        self._saved: list[tuple[Any, int]] = []
+        self._depth = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._depth += 1
+            if self._depth > 1:
+                return
+            if self._libs is None:
+                from threadpoolctl import ThreadpoolController
+
+                # The BLAS libraries numpy and scipy loaded (both are imported by then).
+                self._libs = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+            saved = []
+            for lib in self._libs:
+                threads = lib.get_num_threads()
+                if threads != 1:
+                    lib.set_num_threads(1)
+                    saved.append((lib, threads))
+            self._saved = saved
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for lib, threads in self._saved:
+                    lib.set_num_threads(threads)
+                self._saved = []
+
+
+_ONE_THREAD = _OneBlasThread()
 
 
 def single_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread for a block (restored on exit; about 10 microseconds).
+    """Limit BLAS to one thread for a block (restored on exit; a few microseconds).
 
     One prompt's products are small; a multi-threaded BLAS spends far longer waking and
     synchronising its threads than computing (milliseconds instead of microseconds on a
-    busy machine), so the single-prompt path runs single-threaded.
+    busy machine), so the single-prompt path runs single-threaded. Not re-entrant, and
+    meant for the routing thread (BLAS thread counts are process-wide).
     """
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER.append(ThreadpoolController())
-    limited: contextlib.AbstractContextManager[Any] = _CONTROLLER[0].limit(
-        limits=1, user_api="blas"
-    )
-    return limited
+    return _ONE_THREAD
 
 
 def check_prompts(prompts: Sequence[str], name: str = "prompts") -> list[str]:

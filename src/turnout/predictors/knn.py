@@ -165,15 +165,45 @@ class KNNPredictor(EncodedPredictor):
             )
         return out
 
+    def _estimate_one(self, sims: npt.NDArray[np.float32] | FloatArray) -> FloatArray:
+        """:meth:`_estimate` for one prompt's similarities, shape (n_train,) -> (n_models,).
+
+        The same neighbours and formula with fewer temporary arrays: the scores and the
+        observed mask are gathered together from one (n_train, 2 * n_models) array.
+        """
+        n_train = sims.shape[0]
+        k = min(self.n_neighbors, n_train)
+        top = np.argpartition(-sims, k - 1)[:k] if k < n_train else np.arange(n_train)
+        w = np.maximum(sims[top], 0.0).astype(np.float64)
+        if self.power != 1.0:
+            w = w**self.power
+        targets = self.__dict__.get("_targets")
+        if targets is None:  # built on first use, not saved (see __getstate__)
+            targets = np.hstack([self._filled, self._observed.astype(np.float64)])
+            self._targets = targets
+        both = w @ targets[top]
+        m = self.prior_.size
+        num = both[:m] + self.shrinkage * self.prior_
+        den = both[m:] + self.shrinkage
+        safe = den > 0
+        return np.asarray(np.where(safe, num / np.where(safe, den, 1.0), self.prior_))
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_targets"}
+
     def _predict_row(self, row: SparseRow) -> FloatArray:
         idx, val = row
         if hasattr(self, "projection_"):
+            if idx.size == 0:
+                return np.asarray(self._estimate(np.zeros((1, self.train_.shape[0])))[0])
             bucket, sign = _bucket_sign(idx)
-            sketch = np.bincount(bucket, weights=val * sign, minlength=_BUCKETS)
-            nz = np.flatnonzero(sketch)  # a prompt fills few buckets: gather only those rows
-            z = _unit_rows((sketch[nz].astype(np.float32) @ self.projection_[nz])[None, :])
-            near = np.asarray(z @ self.train_.T, dtype=np.float64)
-            return np.asarray(self._estimate(near)[0], dtype=np.float64)
+            # The count sketch times the projection, as one product over the prompt's
+            # features (rows of the projection gathered by bucket; equal buckets add up).
+            z = (val * sign).astype(np.float32) @ self.projection_[bucket]
+            norm = float(np.sqrt(z @ z))
+            if norm > 0:
+                z /= np.float32(norm)
+            return self._estimate_one(self.train_ @ z)
         keep = self.keep_[idx]
         idx, val = idx[keep], val[keep]
         index = self.index_
@@ -192,4 +222,4 @@ class KNNPredictor(EncodedPredictor):
                 weights=index.data[pos] * np.repeat(val, lengths),
                 minlength=n_train,
             ).astype(np.float64)
-        return np.asarray(self._estimate(sims[None, :])[0], dtype=np.float64)
+        return self._estimate_one(sims)
