@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from turnout.catalog import Catalog, ModelCard
-from turnout.errors import ConfigError
+from turnout.errors import ConfigError, TurnoutError
 from turnout.storage.config import KeysConfig, StorageConfig
 
 __all__ = [
@@ -257,13 +257,6 @@ class GatewayConfig(_Strict):
     keys: KeysConfig = KeysConfig()
     storage: StorageConfig = StorageConfig()
 
-    @model_validator(mode="after")
-    def _names_do_not_clash(self) -> GatewayConfig:
-        clash = sorted(set(self.routes) & set(self.deployments))
-        if clash:
-            raise ValueError(f"route aliases must differ from deployment names; both: {clash}")
-        return self
-
     def catalog(self, base: Catalog | None = None) -> Catalog:
         """The shipped catalog with this file's ``models`` overrides applied.
 
@@ -282,29 +275,39 @@ class GatewayConfig(_Strict):
 
 
 _SECRET_FIELDS = frozenset({"api_key_env", "headers"})
+# scheme://user:password@ -> scheme://user:***@ (e.g. postgresql://admin:pw@db, redis://:pw@h)
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/@\s:'\"]*):[^@\s/'\"]*@")
 
 
-def _format_errors(error: ValidationError) -> list[str]:
-    """One line per problem: dotted path, message, and the bad value (hidden for secrets)."""
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+def _format_errors(error: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem: dotted path, message, and the bad value (hidden for secrets).
+
+    The input of a model-level check (a whole mapping) is never echoed, and URL passwords in
+    any echoed value are masked.
+    """
     lines = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        loc = ".".join(str(p) for p in (*([prefix] if prefix else []), *item["loc"]))
+        bad = item.get("input")
         if item["type"] == "extra_forbidden":
             name = str(item["loc"][-1]).lower()
             secret = any(w in name for w in ("key", "secret", "token", "password", "auth"))
-            shown = (
-                "value not shown: it may be a secret" if secret else f"got {item.get('input')!r}"
-            )
-            lines.append(f"{loc}: unknown key ({shown})")
+            shown = "value not shown: it may be a secret" if secret else f"got {bad!r}"
+            lines.append(f"{loc or '(top level)'}: unknown key ({shown})")
             continue
         message = str(item["msg"]).removeprefix("Value error, ")
         if any(str(p) in _SECRET_FIELDS for p in item["loc"]):
             lines.append(f"{loc}: {message} (value not shown: it may be a secret)")
-        elif "got " in message:
-            lines.append(f"{loc}: {message}")
+        elif "got " in message or isinstance(bad, (dict, list)) or not loc:
+            lines.append(f"{loc or '(top level)'}: {message}")
         else:
-            lines.append(f"{loc}: {message} (got {item.get('input')!r})")
-    return lines
+            lines.append(f"{loc}: {message} (got {bad!r})")
+    return [mask_url_credentials(line) for line in lines]
 
 
 def _read_yaml(path: str | Path) -> tuple[Any, list[str]]:
@@ -318,19 +321,131 @@ def _read_yaml(path: str | Path) -> tuple[Any, list[str]]:
         return None, [f"{path}: not valid YAML ({exc})"]
 
 
+def _partial_config(data: Mapping[str, Any]) -> tuple[GatewayConfig, set[str], set[str]]:
+    """The parts of an invalid file that do validate, for the cross-reference checks.
+
+    Returns:
+        A config built from the valid sections and entries (invalid ones dropped or at their
+        defaults), the model ids named by deployments that did not validate (so routes
+        naming them are not also reported as unserved), and every deployment name.
+    """
+    parts: dict[str, Any] = {}
+    unchecked_models: set[str] = set()
+    for field, cls in (
+        ("server", ServerConfig),
+        ("reliability", ReliabilityConfig),
+        ("keys", KeysConfig),
+        ("storage", StorageConfig),
+    ):
+        try:
+            parts[field] = cls.model_validate(data.get(field, {}))
+        except ValidationError:
+            parts[field] = cls()
+    for field, entry_cls in (("deployments", DeploymentConfig), ("routes", RouteConfig)):
+        raw = data.get(field)
+        valid: dict[str, Any] = {}
+        for name, entry in (raw or {}).items() if isinstance(raw, dict) else ():
+            try:
+                valid[str(name)] = entry_cls.model_validate(entry)
+            except ValidationError:
+                if field == "deployments" and isinstance(entry, dict):
+                    model = entry.get("catalog_model") or entry.get("model")
+                    unchecked_models.add(str(model))
+        parts[field] = valid
+    models = data.get("models")
+    parts["models"] = (
+        {str(k): v for k, v in models.items() if isinstance(v, dict)}
+        if isinstance(models, dict)
+        else {}
+    )
+    raw_deployments = data.get("deployments")
+    names = {str(n) for n in raw_deployments} if isinstance(raw_deployments, dict) else set()
+    return GatewayConfig.model_construct(**parts), unchecked_models, names
+
+
+def _catalog_collecting(config: GatewayConfig, problems: list[str]) -> Catalog:
+    """The catalog with every valid ``models`` override applied; the invalid ones reported."""
+    catalog = Catalog.default()
+    for model_id, fields in config.models.items():
+        try:
+            catalog = catalog.merged({model_id: fields})
+        except ConfigError as exc:
+            problems += [mask_url_credentials(p) for p in str(exc).split("; ")]
+    return catalog
+
+
+def _keys_have_limits(config: GatewayConfig) -> bool:
+    """Whether any key (the defaults, or one in the key store) has a rate limit or budget."""
+    from turnout.storage.factory import open_key_store
+
+    d = config.keys.default_limits
+    if d.rpm is not None or d.tpm is not None or d.budget_usd is not None:
+        return True
+    try:
+        store = open_key_store(config.storage)
+    except TurnoutError:
+        return False
+    try:
+        return any(
+            r.limits.rpm is not None or r.limits.tpm is not None or r.limits.budget_usd is not None
+            for r in store.list()
+        )
+    except TurnoutError:
+        return False
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+
+def _startup_checks(
+    config: GatewayConfig, environ: Mapping[str, str] | None, workers: int
+) -> list[str]:
+    """Problems that ``turnout serve`` finds at start-up beyond the file's own contents."""
+    problems = []
+    admin_env = config.keys.admin_key_env
+    if environ is not None and admin_env is not None and admin_env in environ:
+        if len(environ[admin_env]) < 16:
+            problems.append(
+                f"keys.admin_key_env: the admin key in ${admin_env} must be at least 16 "
+                f"characters; got {len(environ[admin_env])}"
+            )
+    if (
+        workers > 1
+        and config.storage.counters_url.startswith("memory:")
+        and _keys_have_limits(config)
+    ):
+        problems.append(
+            f"storage.counters_url: --workers {workers} with in-process (memory://) counters "
+            f"would give each worker its own rate limits and budgets (multiplying them); set "
+            f"storage.counters_url to sqlite:///counters.db or redis://host:6379/0, or run "
+            f"one worker"
+        )
+    return problems
+
+
 def _cross_check(
-    config: GatewayConfig, base_dir: Path, environ: Mapping[str, str] | None
+    config: GatewayConfig,
+    base_dir: Path,
+    environ: Mapping[str, str] | None,
+    unchecked_models: set[str] | None = None,
+    deployment_names: set[str] | None = None,
 ) -> list[str]:
     # Local imports: the gateway registries import aiohttp, which the core does not need.
     from turnout.policies import POLICIES
     from turnout.providers import PROVIDERS
 
     problems: list[str] = []
-    try:
-        catalog = config.catalog()
-    except ConfigError as exc:
-        return [str(exc)]
-    served = config.deployments_by_model()
+    catalog = _catalog_collecting(config, problems)
+    served: Mapping[str, Any] = {
+        **{m: [] for m in unchecked_models or ()},
+        **config.deployments_by_model(),
+    }
+    for alias in sorted(set(config.routes) & (deployment_names or set(config.deployments))):
+        problems.append(
+            f"routes.{alias}: route alias {alias!r} is also a deployment name; route aliases "
+            f"must differ from deployment names"
+        )
     for name, dep in config.deployments.items():
         path = f"deployments.{name}"
         if dep.provider not in PROVIDERS:
@@ -349,6 +464,8 @@ def _cross_check(
     for alias, route in config.routes.items():
         path = f"routes.{alias}"
         for i, model in enumerate(route.candidates):
+            if model in (unchecked_models or ()):
+                continue
             if model not in catalog:
                 problems.append(f"{path}.candidates.{i}: model {model!r} is not in the catalog")
             elif model not in served:
@@ -395,30 +512,39 @@ def _check_task_aware(
 
 
 def check_config(
-    path: str | Path, *, environ: Mapping[str, str] | None = None
+    path: str | Path, *, environ: Mapping[str, str] | None = None, workers: int = 1
 ) -> tuple[GatewayConfig | None, list[str]]:
     """Validate a config file and report every problem at once.
 
     Args:
         path: The YAML file.
         environ: Environment to check ``api_key_env`` names against; ``None`` skips that
-            check (pass ``os.environ`` for ``turnout serve --check-config``).
+            check and the admin key's length (pass ``os.environ`` for ``turnout serve``).
+        workers: Worker processes ``turnout serve`` will run; more than one with in-process
+            counters and keys with limits or budgets is a problem.
 
     Returns:
         The parsed config (``None`` if the schema is invalid) and a list of problems, each
         ``"dotted.field.path: what is wrong (got value)"``; empty when the file is valid.
+        Cross-reference checks run on the parts that validate even when others do not, so
+        every problem is reported at once.
     """
     data, problems = _read_yaml(path)
     if problems:
         return None, problems
     if not isinstance(data, dict):
         return None, [f"{path}: must be a mapping at the top level; got {type(data).__name__}"]
+    base_dir = Path(path).resolve().parent
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        return None, _format_errors(exc)
-    base_dir = Path(path).resolve().parent
-    return config, _cross_check(config, base_dir, environ)
+        partial, unchecked, names = _partial_config(data)
+        problems = _format_errors(exc)
+        problems += _cross_check(partial, base_dir, environ, unchecked, names)
+        problems += _startup_checks(partial, environ, workers)
+        return None, problems
+    problems = _cross_check(config, base_dir, environ)
+    return config, problems + _startup_checks(config, environ, workers)
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -92,5 +92,5 @@ def test_serve_check_config_cli(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**GOOD, "routes": {"auto": {"candidates": ["x"]}}, "oops": 1}))
     result = runner.invoke(app, ["serve", "--config", str(bad), "--check-config"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "oops: unknown key" in result.output
