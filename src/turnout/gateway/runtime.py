@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -103,6 +104,24 @@ def load_router_file(
     )
 
 
+def _saved_params_under(path: str, policy_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` merged over the router file's saved policy parameters.
+
+    Only when ``policy_name`` is the saved policy: ``policy: utility`` on a route whose file was
+    trained with the utility policy keeps the trained willingness to pay unless ``params`` sets
+    it. Another policy name gets ``params`` alone.
+
+    Raises:
+        ConfigError: If the file's header cannot be read.
+    """
+    from turnout.artifact import read_header
+
+    header = read_header(path)
+    if header.get("policy") != policy_name:
+        return params
+    return {**dict(header.get("policy_params") or {}), **params}
+
+
 def _endpoint(name: str, dep: DeploymentConfig, environ: Mapping[str, str]) -> Endpoint:
     t = dep.timeouts
     return Endpoint(
@@ -176,8 +195,11 @@ class Runtime:
                     f"routes.{alias}.candidates: no enabled deployment serves {model!r}",
                     field=f"routes.{alias}.candidates",
                 )
+        params = dict(route.params)
+        if route.router_file and "policy" in route.model_fields_set:
+            params = _saved_params_under(route.router_file, route.policy, params)
         try:
-            policy: Policy = POLICIES[route.policy](**route.params)
+            policy: Policy = POLICIES[route.policy](**params)
         except KeyError:
             raise ConfigError(
                 f"routes.{alias}.policy: unknown policy {route.policy!r}; "
