@@ -16,7 +16,11 @@ faster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 
 from turnout.errors import ConfigError
 from turnout.features.encoders import SparseRow
@@ -95,6 +99,62 @@ class EnsemblePredictor(EncodedPredictor):
         pairs = zip(self.weights_, self.members_, strict=True)
         return np.asarray(sum(w * m._predict_features(x) for w, m in pairs), dtype=np.float64)
 
+    def _fused_linear(self) -> _Fused | None:
+        """One gather for the members whose fast path is a linear map over the same rows.
+
+        ``logistic``, ``linear`` and ``irt`` fitted on the same features keep weights for the
+        same feature rows; their weight columns side by side are read with one index lookup
+        and one gather per prompt instead of one each (each is a cache miss per feature once
+        the kNN scan has filled the cache). Built on first use, not saved.
+        """
+        cached = self.__dict__.get("_fused", False)
+        if cached is not False:
+            fused: _Fused | None = cached
+            return fused
+        parts = [
+            (i, *m._row_linear()) for i, m in enumerate(self.members_) if hasattr(m, "_row_linear")
+        ]
+        fused = None
+        if len(parts) >= 2 and all(
+            np.array_equal(lin.lookup, parts[0][1].lookup) for _, lin, _ in parts[1:]
+        ):
+            stops = np.cumsum([lin.weights.shape[1] for _, lin, _ in parts])
+            fused = _Fused(
+                lookup=parts[0][1].lookup,
+                weights=np.ascontiguousarray(np.hstack([lin.weights for _, lin, _ in parts])),
+                intercept=np.concatenate([lin.intercept for _, lin, _ in parts]),
+                outputs=[
+                    (i, int(stop - lin.weights.shape[1]), int(stop), post)
+                    for (i, lin, post), stop in zip(parts, stops, strict=True)
+                ],
+            )
+        self._fused = fused
+        return fused
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_fused"}
+
     def _predict_row(self, row: SparseRow) -> FloatArray:
-        pairs = zip(self.weights_, self.members_, strict=True)
-        return np.asarray(sum(w * m._predict_row(row) for w, m in pairs), dtype=np.float64)
+        fused = self._fused_linear()
+        preds: dict[int, FloatArray] = {}
+        if fused is not None:
+            idx, val = row
+            z = val @ fused.weights[fused.lookup[idx]] + fused.intercept
+            for i, start, stop, post in fused.outputs:
+                preds[i] = post(z[start:stop])
+        total: FloatArray | None = None
+        for i, (w, m) in enumerate(zip(self.weights_, self.members_, strict=True)):
+            part = w * (preds[i] if i in preds else m._predict_row(row))
+            total = part if total is None else total + part
+        return np.asarray(total, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Fused:
+    """Side-by-side linear maps of several members (see ``_fused_linear``)."""
+
+    lookup: npt.NDArray[np.int32]
+    weights: FloatArray
+    intercept: FloatArray
+    #: (member index, first column, end column, output transform) per fused member.
+    outputs: list[tuple[int, int, int, Callable[[FloatArray], FloatArray]]]

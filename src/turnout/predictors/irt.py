@@ -28,7 +28,7 @@ only a handful of outcomes to be placed in it: :meth:`IRTPredictor.add_model` fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Self
 
 import numpy as np
@@ -204,6 +204,10 @@ class IRTPredictor(EncodedPredictor):
 
     def _predict_row(self, row: SparseRow) -> FloatArray:
         return self._from_params(self.prompt_map_.apply_row(row))
+
+    def _row_linear(self) -> tuple[CompactLinear, Callable[[FloatArray], FloatArray]]:
+        """The linear map of the fast path and what turns its output into the prediction."""
+        return self.prompt_map_, self._from_params
 
     def add_model(
         self,

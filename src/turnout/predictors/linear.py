@@ -14,6 +14,8 @@ gather and a dot product, without scikit-learn's per-call validation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -81,6 +83,10 @@ class LinearPredictor(EncodedPredictor):
     def _predict_row(self, row: SparseRow) -> FloatArray:
         return np.clip(self.linear_.apply_row(row), 0.0, 1.0)
 
+    def _row_linear(self) -> tuple[CompactLinear, Callable[[FloatArray], FloatArray]]:
+        """The linear map of the fast path and what turns its output into the prediction."""
+        return self.linear_, _clip01
+
 
 def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
     """One logistic regression per column of ``y`` (binarised at 0.5), NaN rows left out.
@@ -107,6 +113,10 @@ def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
         coef[:, j] = clf.coef_[0]
         intercept[j] = clf.intercept_[0]
     return CompactLinear(coef, intercept)
+
+
+def _clip01(z: FloatArray) -> FloatArray:
+    return np.clip(z, 0.0, 1.0)
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
@@ -142,3 +152,7 @@ class LogisticPredictor(EncodedPredictor):
 
     def _predict_row(self, row: SparseRow) -> FloatArray:
         return _sigmoid(self.linear_.apply_row(row))
+
+    def _row_linear(self) -> tuple[CompactLinear, Callable[[FloatArray], FloatArray]]:
+        """The linear map of the fast path and what turns its output into the prediction."""
+        return self.linear_, _sigmoid
