@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,33 +22,60 @@ _CAPS = CAPABILITIES
 _CAPABILITY_MARKS = {"vision": "V", "tools": "T", "json_schema": "J", "reasoning": "R"}
 
 
+def _overrides_of(data: dict[Any, Any], path: Path) -> dict[Any, Any]:
+    """The ``{id: {field: value}}`` overrides in a catalog-overrides or gateway config file."""
+    from turnout.config import GatewayConfig
+
+    sections = set(GatewayConfig.model_fields) | {"version"}
+    if set(data) <= sections or set(data) & (sections - {"models", "version"}):
+        # {models: ...}, or a whole turnout.yaml: only its models: section matters here.
+        overrides = data.get("models") or {}
+        where = "models"
+    else:
+        overrides, where = data, "the top level"
+    if not isinstance(overrides, dict):
+        raise ConfigError(
+            f"{path}: `models` must map each model id to its fields; got "
+            f"{type(overrides).__name__}",
+            field="models",
+        )
+    bad = [str(k) for k, v in overrides.items() if not isinstance(v, dict)]
+    if bad:
+        raise ConfigError(
+            f"{path}: each model under {where} must be a mapping of its fields, not: "
+            f"{', '.join(bad[:5])}",
+            field=f"models.{bad[0]}",
+        )
+    return overrides
+
+
 def catalog_with_overrides(path: Path | None) -> Catalog:
     """The shipped catalog, with an operator's YAML merged over it.
 
     Args:
-        path: YAML file of ``{"models": {id: {field: value}}}`` (a bare ``{id: {...}}``
-            mapping is also accepted), or ``None`` for the shipped catalog alone.
+        path: YAML file of ``{"models": {id: {field: value}}}``, a whole gateway config
+            (``turnout.yaml``, whose ``models:`` section is used), a bare ``{id: {...}}``
+            mapping, or ``None`` for the shipped catalog alone.
 
     Returns:
         The merged catalog.
 
     Raises:
-        ConfigError: If the file cannot be read, or an override names an unknown field or an
-            invalid value (the message names both).
+        ConfigError: If the file cannot be read, is not one of those shapes, or an override
+            names an unknown field or an invalid value (the message names both).
     """
     catalog = Catalog.default()
     if path is None:
         return catalog
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read catalog overrides {path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read catalog overrides {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a mapping; got {type(data).__name__}")
-    overrides = data.get("models", data) if set(data) <= {"models", "version"} else data
-    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
-        raise ConfigError(f"{path}: `models` must map each model id to its fields", field="models")
-    return catalog.merged(overrides)
+    return catalog.merged(_overrides_of(data, path))
 
 
 def _price(value: float | None) -> str:
@@ -106,15 +134,20 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     overrides: Annotated[
         Path | None,
-        typer.Option("--overrides", help="Operator YAML merged over the shipped catalog."),
+        typer.Option(
+            "--overrides",
+            help="Operator YAML merged over the shipped catalog: a models file or a whole "
+            "turnout.yaml (its models: section).",
+        ),
     ] = None,
 ) -> None:
     """Print the model catalog: prices (USD per 1M tokens), context, capabilities."""
     try:
         catalog = catalog_with_overrides(overrides)
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        for line in re.split(r"; (?=models\.)", str(exc)):  # one line per override problem
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
     wanted = {p.lower() for p in provider or []}
     known = {c.provider for c in catalog.values()} | {c.maker for c in catalog.values()}
     unknown = wanted - known
