@@ -112,7 +112,20 @@ def test_sentence_encoder_embeds_offline() -> None:
     sim = x @ x.T
     assert sim[0, 1] > sim[0, 2]
     one = enc.transform(TEXTS[:1])
-    np.testing.assert_allclose(one[0], x[0], atol=1e-5)
+    assert float(one[0] @ x[0]) > 0.999  # one prompt (one thread) vs a padded batch
+
+
+@pytest.mark.skipif(not _HAS_ML, reason="the `ml` extra (torch, sentence-transformers) is absent")
+def test_sentence_encoder_precisions_agree_and_bad_precision_is_named() -> None:
+    exact = SentenceEncoder(precision="float32")
+    x = exact.transform(TEXTS[:3])
+    np.testing.assert_allclose(exact.transform(TEXTS[:1])[0], x[0], atol=1e-5)
+    fast = SentenceEncoder(precision="bfloat16").transform(TEXTS[:3])
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert np.all(np.sum(fast * x, axis=1) > 0.999)  # cosine to the float32 embeddings
+    assert SentenceEncoder().resolved_precision() in ("float32", "bfloat16")
+    with pytest.raises(ConfigError, match="precision"):
+        SentenceEncoder(precision="half").transform(["hello"])
 
 
 def test_sentence_encoder_names_the_extra_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:

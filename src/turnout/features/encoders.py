@@ -348,30 +348,63 @@ class SentenceEncoder:
     the package that ships the weights. Nothing is downloaded: the model is read from the
     package's own folder, and Hugging Face's offline switches are set before loading.
 
+    Prompts are cut to the model's 256 word pieces (as sentence-transformers does), run
+    through the transformer under ``torch.inference_mode()`` and mean-pooled over their
+    tokens in float32, then L2-normalised: the embedding of sentence-transformers' pipeline,
+    without its per-call overhead. One prompt runs on one torch thread.
+
     Args:
         batch_size: Prompts per forward pass in :meth:`transform`.
         device: Torch device (``"cpu"`` by default: routing must not depend on a GPU).
+        precision: Transformer weights and activations: ``"float32"``, ``"bfloat16"``, or
+            ``"auto"`` (bfloat16 on a CPU with native bfloat16 arithmetic, AMX or AVX512-BF16,
+            read from ``/proc/cpuinfo``; float32 elsewhere). bfloat16 is about twice as
+            fast on such CPUs; its embeddings have a cosine of about 0.9999 to float32's.
 
     Raises:
         ImportError: On first use, if the ``ml`` extra is not installed (the message names it).
+        ConfigError: On first use, if ``precision`` is not one of the names above.
     """
 
     #: Embedding width of all-MiniLM-L6-v2.
     DIM = 384
+    #: Accepted values of ``precision``.
+    PRECISIONS = ("auto", "float32", "bfloat16")
 
-    def __init__(self, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, batch_size: int = 64, device: str = "cpu", precision: str = "auto") -> None:
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
 
     @property
     def dim(self) -> int:
         """Number of columns (384)."""
         return self.DIM
 
+    def resolved_precision(self) -> str:
+        """``"float32"`` or ``"bfloat16"``: what ``precision`` means on this machine.
+
+        Raises:
+            ConfigError: If ``precision`` is not in :attr:`PRECISIONS`.
+        """
+        precision = getattr(self, "precision", "float32")  # files saved before the option
+        if precision not in self.PRECISIONS:
+            raise ConfigError(
+                f"`precision` must be one of {list(self.PRECISIONS)}; got {precision!r}",
+                field="precision",
+            )
+        if precision == "auto":
+            return "bfloat16" if self.device == "cpu" and _native_bf16() else "float32"
+        return str(precision)
+
     def _model(self) -> Any:
         model = getattr(self, "_st_model", None)
         if model is None:
+            precision = self.resolved_precision()
             model = load_sentence_model(self.device)
+            if precision == "bfloat16":
+                torch: Any = importlib.import_module("torch")
+                model[0].auto_model.to(torch.bfloat16)
             self._st_model = model
         return model
 
@@ -380,34 +413,65 @@ class SentenceEncoder:
         self._model()
         return self
 
+    def _embed(self, texts: list[str]) -> Any:
+        """Unit-norm float32 embeddings of one batch, a torch tensor (len(texts), 384)."""
+        model = self._model()
+        torch: Any = importlib.import_module("torch")  # present: the model loaded
+        net = model[0].auto_model
+        with torch.inference_mode():
+            batch = model.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=model.max_seq_length,
+                return_tensors="pt",
+            )
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            tokens = net(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1).cpu()
+
     def transform(self, prompts: Sequence[str]) -> FloatArray:
         """Embed ``prompts``: shape (n_prompts, 384), rows of unit L2 norm (float64)."""
         if not prompts:
             return np.zeros((0, self.DIM))
-        model = self._model()
+        texts = list(prompts)
+        self._model()
         torch: Any = importlib.import_module("torch")  # present: the model loaded
-
-        # One prompt: torch's intra-op threads cost more than they give (and far more on a
-        # busy machine), so a single prompt is encoded on one thread.
-        threads = torch.get_num_threads()
-        if len(prompts) == 1 and threads != 1:
-            torch.set_num_threads(1)
-        try:
-            emb = model.encode(
-                list(prompts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
-        return np.asarray(emb, dtype=np.float64)
+        if len(texts) == 1:
+            # One prompt: torch's intra-op threads cost more than they give (and far more
+            # on a busy machine), so a single prompt is encoded on one thread.
+            threads = torch.get_num_threads()
+            if threads != 1:
+                torch.set_num_threads(1)
+            try:
+                return np.asarray(self._embed(texts).numpy(), dtype=np.float64)
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+        # Longest first, so that each batch pads little; rows are put back in order.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.DIM))
+        size = max(1, int(self.batch_size))
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            out[rows] = self._embed([texts[i] for i in rows]).numpy()
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         # The torch model is re-loaded from the installed package, never pickled.
         return {k: v for k, v in self.__dict__.items() if k != "_st_model"}
+
+
+def _native_bf16() -> bool:
+    """Whether this CPU does bfloat16 arithmetic natively (AMX-BF16 or AVX512-BF16; Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def load_sentence_model(device: str = "cpu") -> Any:
