@@ -152,7 +152,8 @@ class OpenAICompatProvider:
 
         Raises:
             ProviderError: HTTP errors mapped by status, transport errors, timeouts, or a
-                2xx answer that is not a JSON object (retryable).
+                2xx answer that is not a JSON object with a non-empty ``choices`` array
+                (retryable).
         """
         deadline = Deadline(self.endpoint.timeouts)
         try:
@@ -178,6 +179,17 @@ class OpenAICompatProvider:
         if not isinstance(parsed, dict):
             raise ProviderError(
                 f"upstream answered HTTP {status} with a body that is not a JSON object",
+                provider=self.name,
+                status_code=status,
+                retryable=True,
+            )
+        choices = parsed.get("choices")
+        if not (
+            isinstance(choices, list) and choices and all(isinstance(c, dict) for c in choices)
+        ):
+            raise ProviderError(
+                f"upstream answered HTTP {status} without a non-empty `choices` array: a "
+                "malformed success, treated as a retryable upstream error",
                 provider=self.name,
                 status_code=status,
                 retryable=True,
