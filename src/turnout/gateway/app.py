@@ -5,7 +5,7 @@ Endpoints:
 =========================  ==========================================================
 ``POST /v1/chat/completions``  route, call, relay (stream or not), meter, record
 ``POST /v1/route``             dry run: the full decision and why, no upstream call
-``GET /v1/models``             route aliases and served models (OpenAI list shape)
+``GET /v1/models``             the routes and models the caller's key may use (OpenAI list)
 ``GET /healthz``               the process is up
 ``GET /readyz``                started, and at least one deployment's breaker is closed
 ``GET /metrics``               Prometheus text format
@@ -114,12 +114,14 @@ def create_app(
 
     async def models(request: Request) -> Response:
         try:
-            gate.authenticate(request.headers.get("authorization"))
+            principal = gate.authenticate(request.headers.get("authorization"))
         except TurnoutError as exc:
             return error_response(exc)
+        allowed = principal.allowed_routes  # None = every route (also when keys are optional)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "turnout"}
             for name in runtime.model_ids()
+            if allowed is None or name in allowed
         ]
         return _json({"object": "list", "data": data})
 
