@@ -17,10 +17,10 @@ MSG = [{"role": "user", "content": "hi"}]
         ({"api_base": "x"}, "api_base"),
         ({"baseURL": "x"}, "baseURL"),
         ({"extra_body": {"Api-Key": "x"}}, "extra_body.Api-Key"),
-        ({"metadata": {"deep": [{"organization": "o"}]}}, "metadata.deep.0.organization"),
+        ({"metadata": {"deep": [{"organization": "o"}]}}, "metadata.deep[0].organization"),
         (
             {"messages": [{"role": "user", "content": "hi", "api_version": "1"}]},
-            "messages.0.api_version",
+            "messages[0].api_version",
         ),
         ({"extra_headers": {"x": "y"}}, "extra_headers"),
     ],
@@ -53,7 +53,7 @@ def test_error_names_the_field_and_value():
         InvalidRequestError, match=r"`messages\[0\]\.role` must be one of .* got 'robot'"
     ) as info:
         parse_chat_body(b'{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}')
-    assert info.value.param == "messages.0.role"
+    assert info.value.param == "messages[0].role"
     with pytest.raises(InvalidRequestError, match="`max_tokens` must be >= 1; got 0"):
         parse_chat_body(orjson.dumps({"model": "auto", "messages": MSG, "max_tokens": 0}))
     with pytest.raises(InvalidRequestError, match="not valid JSON"):

@@ -9,7 +9,7 @@ Mapping (see :func:`error_status_and_body`):
 ==============================  =======  ==============================================
 error                           status   type / code
 ==============================  =======  ==============================================
-InvalidRequestError             its own  invalid_request_error / its code
+InvalidRequestError             its own  invalid_request_error / its code (or invalid_value)
 AdmissionError family           401-429  its ``error_type`` / its code (+ Retry-After)
 UnknownModelError               404      invalid_request_error / model_not_found
 NoEligibleModelError            400      invalid_request_error / no_eligible_model
@@ -28,6 +28,7 @@ fields and values of the caller's request only.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "error_body",
     "error_response",
     "error_status_and_body",
+    "param_path",
     "stream_error_event",
 ]
 
@@ -104,6 +106,17 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+_DOTTED_INDEX = re.compile(r"\.(\d+)(?=[.\[]|$)")
+
+
+def param_path(param: str | None) -> str | None:
+    """``param`` in the one style every gateway error uses: ``messages[0].content``.
+
+    Dotted indices (``messages.0.content``) become bracketed; ``None`` stays ``None``.
+    """
+    return None if param is None else _DOTTED_INDEX.sub(r"[\1]", param)
+
+
 def _upstream_body(exc: ProviderError) -> dict[str, Any]:
     body = exc.body
     err = body.get("error") if isinstance(body, Mapping) else None
@@ -136,13 +149,14 @@ def error_status_and_body(exc: BaseException) -> tuple[int, dict[str, Any], dict
     if isinstance(exc, AdmissionError):
         return (
             exc.status_code,
-            error_body(str(exc), exc.error_type, exc.code, exc.param),
+            error_body(str(exc), exc.error_type, exc.code, param_path(exc.param)),
             _retry_after(exc.retry_after_s),
         )
     if isinstance(exc, InvalidRequestError):
+        code = exc.code or "invalid_value"  # every error body carries a code
         return (
             exc.status_code,
-            error_body(str(exc), "invalid_request_error", exc.code, exc.param),
+            error_body(str(exc), "invalid_request_error", code, param_path(exc.param)),
             {},
         )
     if isinstance(exc, UnknownModelError):

@@ -64,6 +64,7 @@ FORBIDDEN_KEYS = frozenset(
 # Subtrees that are JSON Schemas (caller data), keyed by the parent key that holds them.
 _SCHEMA_KEYS = frozenset({"parameters", "schema"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 _INT_FIELDS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs")
 _NUMBER_FIELDS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 
@@ -95,7 +96,7 @@ def find_forbidden_key(value: Any, path: str = "") -> str | None:
         elif isinstance(node, list):
             for i, child in enumerate(node):
                 if isinstance(child, dict | list):
-                    stack.append((child, f"{where}.{i}"))
+                    stack.append((child, f"{where}[{i}]"))
     return None
 
 
@@ -121,21 +122,29 @@ def _check_messages(messages: object) -> None:
         if not isinstance(message, dict):
             raise _bad(
                 f"`messages[{i}]` must be an object; got {_type_name(message)}",
-                f"messages.{i}",
+                f"messages[{i}]",
                 "invalid_type",
             )
         role = message.get("role")
         if role not in _ROLES:
             raise _bad(
                 f"`messages[{i}].role` must be one of {sorted(_ROLES)}; got {role!r}",
-                f"messages.{i}.role",
+                f"messages[{i}].role",
             )
         content = message.get("content")
+        if content is None and role in _CONTENT_REQUIRED:
+            raise _bad(
+                f"`messages[{i}].content` must be a string or an array of content parts for a "
+                f"{role} message; got null (only an assistant message with tool_calls may omit "
+                "it)",
+                f"messages[{i}].content",
+                "invalid_type",
+            )
         if content is not None and not isinstance(content, str | list):
             raise _bad(
                 f"`messages[{i}].content` must be a string or an array of content parts; "
                 f"got {_type_name(content)}",
-                f"messages.{i}.content",
+                f"messages[{i}].content",
                 "invalid_type",
             )
 
