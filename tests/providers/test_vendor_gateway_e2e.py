@@ -539,3 +539,43 @@ def test_anthropic_error_event_after_content_reaches_the_client(
                 received += choice.delta.content or ""
     assert received == "Half of"
     assert gemini.requests == []  # content had reached the client: no fallback
+
+
+def _error_body(gw: Gateway, stream: bool, model: str, messages: list[dict[str, Any]]) -> Any:
+    """The error object of a request the gateway must refuse with 400 (client closed after)."""
+    with gw.client() as client:
+        try:
+            client.chat.completions.create(model=model, messages=messages, stream=stream)  # type: ignore[call-overload]
+        except openai.BadRequestError as exc:
+            return exc.body
+    raise AssertionError("expected a 400")
+
+
+@BOTH
+def test_anthropic_tool_result_for_an_unknown_call_is_a_400_naming_the_index(
+    gateway: Gateway, up: tuple[AnthropicUpstream, GeminiUpstream], stream: bool
+) -> None:
+    claude, gemini = up
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "1"},
+        {"role": "tool", "tool_call_id": "call_404", "content": "2"},
+    ]
+    for route in ("claude-only", "gemini-only"):
+        body = _error_body(gateway, stream, route, messages)
+        assert body["param"] == "messages[3].tool_call_id" and body["code"] == "invalid_value"
+        assert "call_404" in body["message"]
+    assert claude.requests == [] and gemini.requests == []
+    ask(gateway, stream, "claude-only", messages[:3])  # a matching id is still forwarded
+    assert len(claude.requests) == 1
+
+
+@BOTH
+def test_translation_errors_use_the_gateway_param_style_and_a_code(
+    gateway: Gateway, up: tuple[AnthropicUpstream, GeminiUpstream], stream: bool
+) -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": ""}]}]
+    body = _error_body(gateway, stream, "claude-only", messages)
+    assert body["param"] == "messages[0].content" and body["code"] == "invalid_value"

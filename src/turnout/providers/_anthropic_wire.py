@@ -146,8 +146,13 @@ def _messages(
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     prefix = list(system_prefix)
+    call_ids: set[str] = set()  # ids of the tool calls made by earlier assistant turns
     for index, message in rest:
         role = message.get("role")
+        if role == "assistant":
+            for call in message.get("tool_calls") or ():
+                if isinstance(call, Mapping) and call.get("id") is not None:
+                    call_ids.add(str(call["id"]))
         if role == "user":
             blocks = prefix + _user_blocks(message, index)
             prefix = []
@@ -169,6 +174,14 @@ def _messages(
                 raise InvalidRequestError(
                     f"`messages[{index}].tool_call_id` must be a non-empty string; got {call_id!r}",
                     param=f"messages[{index}].tool_call_id",
+                    code="invalid_type",
+                )
+            if call_id not in call_ids:
+                raise InvalidRequestError(
+                    f"`messages[{index}].tool_call_id` {call_id!r} matches no earlier assistant "
+                    "tool call (anthropic needs each tool result to answer one)",
+                    param=f"messages[{index}].tool_call_id",
+                    code="invalid_value",
                 )
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": wire_tool_id(call_id)}
             text = tool_result_text(message, index)
