@@ -201,10 +201,9 @@ class HashingEncoder:
         starts = np.flatnonzero(edges == 1)
         ends = np.flatnonzero(edges == -1)
         # Prefix hash G[i] = sum_{k<=i} x[k] * P^-k; substring hash = (G[e-1]-G[s-1]) * P^s.
-        prefix = np.cumsum(x * powers_inv[:n], dtype=np.uint64)
-        before = prefix[starts - 1]
-        before[starts == 0] = 0
-        word_h = (prefix[ends - 1] - before) * powers[starts]
+        prefix = np.zeros(n + 1, dtype=np.uint64)  # prefix[0] = G[-1] = 0
+        np.cumsum(x * powers_inv[:n], dtype=np.uint64, out=prefix[1:])
+        word_h = (prefix[ends] - prefix[starts]) * powers[starts]
         punct_pos = np.flatnonzero(cls == 2)
         if punct_pos.size:
             tok_pos = np.concatenate((starts, punct_pos))
@@ -235,6 +234,11 @@ class HashingEncoder:
         val = 1.0 + np.log(cnt)
         if self.use_idf:
             val *= self.idf_[idx]
+        if self.char_ngrams[0] == 0:  # words only: one L2 normalisation
+            sq = float(val @ val)
+            if sq > 0:
+                val /= math.sqrt(sq)
+            return val
         split = int(np.searchsorted(idx, self.n_features // 2))
         word_sq = float(val[:split] @ val[:split])
         char_sq = float(val[split:] @ val[split:])
