@@ -274,6 +274,13 @@ def markdown(result: dict[str, Any], default_name: str, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# The code whose changes would change the numbers.
+_EVAL_PATHS = tuple(
+    f"src/turnout/{p}"
+    for p in ("evaluation", "predictors", "features", "policies", "router.py", "catalog.py")
+)
+
+
 def _commit() -> str:
     """The repository's HEAD commit and whether the tree had local changes, if git is there."""
     try:
@@ -284,14 +291,14 @@ def _commit() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *_EVAL_PATHS],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + (" (with uncommitted changes under src/)" if dirty else "")
+    return head + (" (with uncommitted changes to the code evaluated)" if dirty else "")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
