@@ -30,7 +30,7 @@ def plot_report(report: EvalReport, path: Path, *, title: str | None = None) -> 
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("plots need matplotlib: pip install 'turnout[lab]'") from exc
     b = report.baselines
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 6.2), dpi=110)
     for s in report.routers:
         order = np.argsort([c for _, _, c, _ in s.points])
         cost = np.array([s.points[i][2] for i in order])
@@ -75,7 +75,17 @@ def plot_report(report: EvalReport, path: Path, *, title: str | None = None) -> 
         fontsize=10,
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # Room for the model labels at the right edge and every point inside the axes; the legend
+    # goes under the axes so it never hides a point or a label.
+    costs = [p.cost_usd for p in b.models] + [b.oracle.cost_usd]
+    qualities = [p.quality for p in b.models] + [b.oracle.quality]
+    for s in report.routers:
+        costs += [c for _, _, c, _ in s.points]
+        qualities += [q for _, q, _, _ in s.points]
+    ax.set_xlim(min(costs) / 1.3, max(costs) * 2.5)
+    span = max(max(qualities) - min(qualities), 0.02)
+    ax.set_ylim(min(qualities) - 0.05 * span, max(qualities) + 0.08 * span)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
