@@ -266,3 +266,18 @@ def test_single_thread_limits_blas_and_restores_it_when_nested() -> None:
             assert set(blas_threads()) == {1}
         assert set(blas_threads()) == {1}  # the inner exit must not restore early
     assert blas_threads() == before
+
+
+def test_ensemble_refit_does_not_reuse_the_previous_fits_fast_path() -> None:
+    from turnout.predictors import EnsemblePredictor
+
+    prompts = [f"What is {i} plus {i}?" for i in range(30)] + [
+        f"Write a poem about the colour number {i}" for i in range(30)
+    ]
+    good = np.array([[1.0, 0.0]] * 30 + [[0.0, 1.0]] * 30)
+    ens = EnsemblePredictor().fit(prompts, good, ["math", "poet"])
+    first = ens.predict(["What is 7 plus 7?"])
+    ens.fit(prompts, 1.0 - good, ["math", "poet"])
+    again = ens.predict(["What is 7 plus 7?"])
+    np.testing.assert_allclose(again, ens.predict(["What is 7 plus 7?", "x"])[:1], atol=1e-6)
+    assert first[0, 0] > first[0, 1] and again[0, 0] < again[0, 1]

@@ -83,6 +83,7 @@ class EnsemblePredictor(EncodedPredictor):
             raise ConfigError("`members` weights must have a positive sum", field="members")
 
     def _fit_features(self, x: Features, y: FloatArray) -> None:
+        self.__dict__.pop("_fused", None)  # built from the new fit on first use
         fitted = []
         for name, _ in self.members:
             member = MEMBERS[name](encoder=self.encoder)

@@ -107,6 +107,7 @@ class KNNPredictor(EncodedPredictor):
             raise ConfigError(f"`max_df` must be in (0, 1]; got {self.max_df!r}", field="max_df")
 
     def _fit_features(self, x: Features, y: FloatArray) -> None:
+        self.__dict__.pop("_targets", None)  # built from the new fit on first use
         self.scores_ = y
         self.prior_ = column_means(y)
         self._observed = ~np.isnan(y)
