@@ -11,21 +11,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from turnout.errors import ProviderError
 from turnout.providers._anthropic_wire import (
     FINISH_REASONS,
     PROVIDER,
     error_from_wire,
     usage_from_wire,
 )
-from turnout.providers._openai_parts import openai_usage
+from turnout.providers._openai_answer import ChunkWriter, stream_json_error
 from turnout.providers.sse import SSEEvent
 from turnout.types import Usage
 
 __all__ = ["AnthropicStreamTranslator"]
 
 
-class AnthropicStreamTranslator:
+class AnthropicStreamTranslator(ChunkWriter):
     """Turns Anthropic SSE events into OpenAI ``chat.completion.chunk`` dicts, one event at a time.
 
     Tool calls are numbered 0, 1, ... in the order their ``tool_use`` blocks start; the id and
@@ -63,15 +62,6 @@ class AnthropicStreamTranslator:
         """Whether the upstream reported any usage in this stream."""
         return bool(self._usage)
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-
     def _tool_delta(
         self, block_index: int, function: dict[str, Any], **first: Any
     ) -> dict[str, Any]:
@@ -95,10 +85,10 @@ class AnthropicStreamTranslator:
         try:
             payload = json.loads(data) if data else {}
         except json.JSONDecodeError as exc:
-            raise ProviderError(
+            raise stream_json_error(
                 f"anthropic stream: event {event!r} has invalid JSON data ({exc.msg})",
                 provider=PROVIDER,
-                body=data[:500] if isinstance(data, str) else data[:500].decode("utf-8", "replace"),
+                data=data,
             ) from None
         kind = event or payload.get("type")
         if kind == "message_start":
@@ -137,8 +127,7 @@ class AnthropicStreamTranslator:
 
     def finish(self) -> list[dict[str, Any]]:
         """The finishing chunk and the ``usage`` chunk (``choices: []``), after the stream."""
-        usage_chunk = {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)}
-        return [self._chunk({}, self.finish_reason or "stop"), usage_chunk]
+        return self._finish_chunks(self.finish_reason or "stop", self.usage)
 
     def _block_start(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = payload.get("index", 0)

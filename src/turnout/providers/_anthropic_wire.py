@@ -11,7 +11,6 @@ the counts in ``message_delta`` are cumulative, so the last value of each field 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,12 +23,12 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
     content_parts,
     file_ref,
     image_ref,
-    openai_usage,
     parse_tool_arguments,
     split_system,
     tool_result_text,
@@ -361,35 +360,17 @@ def from_wire(response: Mapping[str, Any], *, created: int, model: str) -> dict[
         if block.get("type") == "text":
             texts.append(block.get("text", ""))
         elif block.get("type") == "tool_use":
-            tool_calls.append(
-                {
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {
-                        "name": block["name"],
-                        "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
-                    },
-                }
-            )
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
+            tool_calls.append(tool_call(block["id"], block["name"], block.get("input")))
     stop_reason = response.get("stop_reason")
-    return {
-        "id": response.get("id", ""),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": FINISH_REASONS.get(stop_reason or "end_turn", "stop"),
-                "logprobs": None,
-            }
-        ],
-        "usage": openai_usage(usage_from_wire(response.get("usage"))),
-    }
+    return completion(
+        response_id=response.get("id", ""),
+        created=created,
+        model=model,
+        texts=texts,
+        tool_calls=tool_calls,
+        finish_reason=FINISH_REASONS.get(stop_reason or "end_turn", "stop"),
+        usage=usage_from_wire(response.get("usage")),
+    )
 
 
 def error_from_wire(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from turnout.errors import ProviderError
 from turnout.providers._gemini_wire import (
     PROVIDER,
     _finish_reason,
@@ -18,14 +17,14 @@ from turnout.providers._gemini_wire import (
     error_from_wire,
     usage_from_wire,
 )
-from turnout.providers._openai_parts import openai_usage
+from turnout.providers._openai_answer import ChunkWriter, stream_json_error
 from turnout.providers.sse import SSEEvent
 from turnout.types import Usage
 
 __all__ = ["GeminiStreamTranslator"]
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(ChunkWriter):
     """Turns Gemini ``streamGenerateContent`` SSE events into OpenAI chunk dicts.
 
     Each event holds a whole ``GenerateContentResponse``: text parts become content deltas;
@@ -62,15 +61,6 @@ class GeminiStreamTranslator:
         """Whether the upstream reported any usage in this stream."""
         return bool(self._meta)
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-
     def feed(self, data: bytes | str) -> list[dict[str, Any]]:
         """Translate one SSE ``data:`` payload.
 
@@ -84,10 +74,8 @@ class GeminiStreamTranslator:
         try:
             payload = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise ProviderError(
-                f"gemini stream: invalid JSON data ({exc.msg})",
-                provider=PROVIDER,
-                body=data[:500] if isinstance(data, str) else data[:500].decode("utf-8", "replace"),
+            raise stream_json_error(
+                f"gemini stream: invalid JSON data ({exc.msg})", provider=PROVIDER, data=data
             ) from None
         if "error" in payload:
             raise error_from_wire(None, payload)
@@ -126,5 +114,4 @@ class GeminiStreamTranslator:
     def finish(self) -> list[dict[str, Any]]:
         """The finishing chunk and the ``usage`` chunk, once the stream has ended."""
         self.finish_reason = _finish_reason(self._gemini_finish, self._tools > 0)
-        usage_chunk = {**self._chunk({}), "choices": [], "usage": openai_usage(self.usage)}
-        return [self._chunk({}, self.finish_reason), usage_chunk]
+        return self._finish_chunks(self.finish_reason, self.usage)

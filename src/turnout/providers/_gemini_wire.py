@@ -30,12 +30,12 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
     content_parts,
     file_ref,
     image_ref,
-    openai_usage,
     parse_tool_arguments,
     split_system,
     tool_result_text,
@@ -306,14 +306,7 @@ def _tool_call(part: Mapping[str, Any], call_id: str) -> dict[str, Any]:
     call = part["functionCall"]
     if part.get("thoughtSignature"):
         call_id = f"{call_id}{SIGNATURE_SEPARATOR}{part['thoughtSignature']}"
-    return {
-        "id": call_id,
-        "type": "function",
-        "function": {
-            "name": call.get("name", ""),
-            "arguments": json.dumps(call.get("args") or {}, ensure_ascii=False),
-        },
-    }
+    return tool_call(call_id, call.get("name", ""), call.get("args"))
 
 
 def _finish_reason(reason: str | None, has_calls: bool) -> str:
@@ -347,25 +340,16 @@ def from_wire(
             tool_calls.append(_tool_call(part, call_id))
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             texts.append(part["text"])
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
     reason = candidate.get("finishReason") if candidates else "SAFETY"
-    return {
-        "id": response.get("responseId") or call_id_prefix,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": _finish_reason(reason, bool(tool_calls)),
-                "logprobs": None,
-            }
-        ],
-        "usage": openai_usage(usage_from_wire(response.get("usageMetadata"))),
-    }
+    return completion(
+        response_id=response.get("responseId") or call_id_prefix,
+        created=created,
+        model=model,
+        texts=texts,
+        tool_calls=tool_calls,
+        finish_reason=_finish_reason(reason, bool(tool_calls)),
+        usage=usage_from_wire(response.get("usageMetadata")),
+    )
 
 
 def _retry_delay_s(error: Mapping[str, Any], retry_after: str | None) -> float | None:
