@@ -26,12 +26,21 @@ from turnout.errors import (
 from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
+    checked_messages,
     content_parts,
+    empty_user_turn_error,
     file_ref,
     image_ref,
+    no_turns_error,
     parse_tool_arguments,
+    role_error,
     split_system,
+    stop_sequences,
+    tool_call_function,
+    tool_choice_error,
+    tool_function,
     tool_result_text,
+    unsupported_part_error,
 )
 from turnout.types import Usage
 
@@ -104,11 +113,7 @@ def _user_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]
             source = {"type": "base64", "media_type": "application/pdf"}
             block = {"type": "document", "source": {**source, "data": document.base64_data}}
         else:
-            raise InvalidRequestError(
-                f"`{where}.type` {part['type']!r} is not supported by the anthropic provider "
-                "(supported: text, image_url, file)",
-                param=f"{where}.type",
-            )
+            raise unsupported_part_error(where, part["type"], PROVIDER)
         if "cache_control" in part:
             block["cache_control"] = part["cache_control"]
         blocks.append(block)
@@ -123,12 +128,7 @@ def _assistant_blocks(message: Mapping[str, Any], index: int) -> list[dict[str, 
     ]
     for k, call in enumerate(message.get("tool_calls") or ()):
         where = f"messages[{index}].tool_calls[{k}]"
-        fn = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(fn, Mapping) or not fn.get("name") or not call.get("id"):
-            raise InvalidRequestError(
-                f"`{where}` must have an `id` and a `function.name`; got {call!r:.80}",
-                param=where,
-            )
+        fn = tool_call_function(call, where)
         blocks.append(
             {
                 "type": "tool_use",
@@ -156,11 +156,7 @@ def _messages(
             blocks = prefix + _user_blocks(message, index)
             prefix = []
             if not blocks:
-                raise InvalidRequestError(
-                    f"`messages[{index}].content` is empty; the anthropic provider rejects "
-                    "empty user turns",
-                    param=f"messages[{index}].content",
-                )
+                raise empty_user_turn_error(index, PROVIDER)
             wire_role = "user"
         elif role == "assistant":
             blocks = _assistant_blocks(message, index)
@@ -188,19 +184,13 @@ def _messages(
                 result["content"] = text
             blocks, wire_role = [result], "user"
         else:
-            raise InvalidRequestError(
-                f"`messages[{index}].role` must be one of system, developer, user, assistant, "
-                f"tool; got {role!r}",
-                param=f"messages[{index}].role",
-            )
+            raise role_error(index, role)
         if out and out[-1]["role"] == wire_role:  # tool results and user text share a turn
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": wire_role, "content": blocks})
     if not out:
-        raise InvalidRequestError(
-            "`messages` holds no non-empty user or assistant message", param="messages"
-        )
+        raise no_turns_error()
     return out
 
 
@@ -210,13 +200,7 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
     if tools:
         out = []
         for k, tool in enumerate(tools):
-            fn = tool.get("function") if isinstance(tool, Mapping) else None
-            if not isinstance(fn, Mapping) or not fn.get("name"):
-                raise InvalidRequestError(
-                    f"`tools[{k}]` must be {{'type': 'function', 'function': {{'name': ...}}}}; "
-                    f"got {tool!r:.80}",
-                    param=f"tools[{k}]",
-                )
+            fn = tool_function(tool, k)
             entry: dict[str, Any] = {
                 "name": fn["name"],
                 "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
@@ -242,10 +226,7 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
             )
         wire_choice = {"type": "tool", "name": name}
     elif choice is not None:
-        raise InvalidRequestError(
-            f"`tool_choice` must be auto, required, none or a function; got {choice!r}",
-            param="tool_choice",
-        )
+        raise tool_choice_error(choice)
     if body.get("parallel_tool_calls") is False and tools:
         wire_choice = {**(wire_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if wire_choice is not None:
@@ -283,14 +264,7 @@ def to_wire(
         InvalidRequestError: If the body cannot be expressed for Anthropic; the message names
             the field (e.g. ``messages[3].content``).
     """
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequestError("`messages` must be a non-empty list", param="messages")
-    if (body.get("n") or 1) != 1:
-        raise InvalidRequestError(
-            f"`n` must be 1 for the anthropic provider; got {body['n']!r}", param="n"
-        )
-    system_parts, rest = split_system(messages)
+    system_parts, rest = split_system(checked_messages(body, PROVIDER))
     system_blocks = []
     for part in system_parts:
         block: dict[str, Any] = {"type": "text", "text": part["text"]}
@@ -311,7 +285,7 @@ def to_wire(
             wire[key] = body[key]
     stop = body.get("stop")
     if stop:
-        wire["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        wire["stop_sequences"] = stop_sequences(stop)
     if isinstance(body.get("user"), str):
         wire["metadata"] = {"user_id": body["user"]}
     response_format = body.get("response_format")

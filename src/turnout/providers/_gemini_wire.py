@@ -33,12 +33,21 @@ from turnout.errors import (
 from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
+    checked_messages,
     content_parts,
+    empty_user_turn_error,
     file_ref,
     image_ref,
+    no_turns_error,
     parse_tool_arguments,
+    role_error,
     split_system,
+    stop_sequences,
+    tool_call_function,
+    tool_choice_error,
+    tool_function,
     tool_result_text,
+    unsupported_part_error,
 )
 from turnout.types import Usage
 
@@ -98,11 +107,7 @@ def _user_parts(message: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
                 {"inlineData": {"mimeType": document.media_type, "data": document.base64_data}}
             )
         else:
-            raise InvalidRequestError(
-                f"`{where}.type` {part['type']!r} is not supported by the gemini provider "
-                "(supported: text, image_url, file)",
-                param=f"{where}.type",
-            )
+            raise unsupported_part_error(where, part["type"], PROVIDER)
     return parts
 
 
@@ -114,12 +119,7 @@ def _model_parts(
     ]
     for k, call in enumerate(message.get("tool_calls") or ()):
         where = f"messages[{index}].tool_calls[{k}]"
-        fn = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(fn, Mapping) or not fn.get("name") or not call.get("id"):
-            raise InvalidRequestError(
-                f"`{where}` must have an `id` and a `function.name`; got {call!r:.80}",
-                param=where,
-            )
+        fn = tool_call_function(call, where)
         names[call["id"]] = fn["name"]
         wire: dict[str, Any] = {
             "functionCall": {
@@ -164,11 +164,7 @@ def _contents(
             parts, wire_role = prefix + _user_parts(message, index), "user"
             prefix = []
             if not parts:
-                raise InvalidRequestError(
-                    f"`messages[{index}].content` is empty; the gemini provider rejects "
-                    "empty user turns",
-                    param=f"messages[{index}].content",
-                )
+                raise empty_user_turn_error(index, PROVIDER)
         elif role == "assistant":
             parts, wire_role = _model_parts(message, index, names), "model"
             if not parts:  # an empty assistant turn: Gemini rejects empty parts, so drop it
@@ -176,19 +172,13 @@ def _contents(
         elif role == "tool":
             parts, wire_role = [_function_response(message, index, names)], "user"
         else:
-            raise InvalidRequestError(
-                f"`messages[{index}].role` must be one of system, developer, user, assistant, "
-                f"tool; got {role!r}",
-                param=f"messages[{index}].role",
-            )
+            raise role_error(index, role)
         if out and out[-1]["role"] == wire_role:
             out[-1]["parts"].extend(parts)
         else:
             out.append({"role": wire_role, "parts": parts})
     if not out:
-        raise InvalidRequestError(
-            "`messages` holds no non-empty user or assistant message", param="messages"
-        )
+        raise no_turns_error()
     return out
 
 
@@ -196,13 +186,7 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
     wire: dict[str, Any] = {}
     declarations = []
     for k, tool in enumerate(body.get("tools") or ()):
-        fn = tool.get("function") if isinstance(tool, Mapping) else None
-        if not isinstance(fn, Mapping) or not fn.get("name"):
-            raise InvalidRequestError(
-                f"`tools[{k}]` must be {{'type': 'function', 'function': {{'name': ...}}}}; "
-                f"got {tool!r:.80}",
-                param=f"tools[{k}]",
-            )
+        fn = tool_function(tool, k)
         entry: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             entry["description"] = fn["description"]
@@ -218,10 +202,7 @@ def _tools(body: Mapping[str, Any]) -> dict[str, Any]:
     elif isinstance(choice, Mapping) and (choice.get("function") or {}).get("name"):
         config = {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}
     elif choice is not None:
-        raise InvalidRequestError(
-            f"`tool_choice` must be auto, required, none or a function; got {choice!r}",
-            param="tool_choice",
-        )
+        raise tool_choice_error(choice)
     if config is not None:
         wire["toolConfig"] = {"functionCallingConfig": config}
     return wire
@@ -234,7 +215,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
         config["maxOutputTokens"] = max_tokens
     stop = body.get("stop")
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        config["stopSequences"] = stop_sequences(stop)
     response_format = body.get("response_format")
     if isinstance(response_format, Mapping):
         if response_format.get("type") == "json_object":
@@ -267,14 +248,7 @@ def to_wire(body: Mapping[str, Any], *, system_role: bool = True) -> dict[str, A
         InvalidRequestError: If the body cannot be expressed for Gemini; the message names the
             field (e.g. ``messages[3].tool_call_id``).
     """
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequestError("`messages` must be a non-empty list", param="messages")
-    if (body.get("n") or 1) != 1:
-        raise InvalidRequestError(
-            f"`n` must be 1 for the gemini provider; got {body['n']!r}", param="n"
-        )
-    system_parts, rest = split_system(messages)
+    system_parts, rest = split_system(checked_messages(body, PROVIDER))
     wire: dict[str, Any] = {}
     prefix: list[dict[str, Any]] = []
     if system_parts and system_role:

@@ -20,13 +20,22 @@ from turnout.types import Usage
 __all__ = [
     "SIGNATURE_SEPARATOR",
     "ImageRef",
+    "checked_messages",
     "content_parts",
+    "empty_user_turn_error",
     "file_ref",
     "image_ref",
+    "no_turns_error",
     "openai_usage",
     "parse_tool_arguments",
+    "role_error",
     "split_system",
+    "stop_sequences",
+    "tool_call_function",
+    "tool_choice_error",
+    "tool_function",
     "tool_result_text",
+    "unsupported_part_error",
 ]
 
 #: Joins a tool call id and the Gemini thought signature carried inside it.
@@ -238,6 +247,101 @@ def parse_tool_arguments(arguments: Any, where: str) -> dict[str, Any]:
             f"`{where}` must be a JSON object string; got {arguments!r:.60}", param=where
         )
     return value
+
+
+def checked_messages(body: Mapping[str, Any], provider: str) -> list[Any]:
+    """The body's ``messages``, once it is known to be a non-empty list and ``n`` to be 1.
+
+    Raises:
+        InvalidRequestError: If ``messages`` is not a non-empty list, or ``n`` is not 1 (the
+            message names ``provider``).
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequestError("`messages` must be a non-empty list", param="messages")
+    if (body.get("n") or 1) != 1:
+        raise InvalidRequestError(
+            f"`n` must be 1 for the {provider} provider; got {body['n']!r}", param="n"
+        )
+    return messages
+
+
+def unsupported_part_error(where: str, part_type: Any, provider: str) -> InvalidRequestError:
+    """The error for a content part of a type ``provider`` cannot take, at ``where``."""
+    return InvalidRequestError(
+        f"`{where}.type` {part_type!r} is not supported by the {provider} provider "
+        "(supported: text, image_url, file)",
+        param=f"{where}.type",
+    )
+
+
+def empty_user_turn_error(index: int, provider: str) -> InvalidRequestError:
+    """The error for a user message at ``messages[index]`` with no content left."""
+    return InvalidRequestError(
+        f"`messages[{index}].content` is empty; the {provider} provider rejects empty user turns",
+        param=f"messages[{index}].content",
+    )
+
+
+def role_error(index: int, role: Any) -> InvalidRequestError:
+    """The error for a message at ``messages[index]`` whose ``role`` is unknown."""
+    return InvalidRequestError(
+        f"`messages[{index}].role` must be one of system, developer, user, assistant, "
+        f"tool; got {role!r}",
+        param=f"messages[{index}].role",
+    )
+
+
+def no_turns_error() -> InvalidRequestError:
+    """The error for a body whose messages leave no user or assistant turn."""
+    return InvalidRequestError(
+        "`messages` holds no non-empty user or assistant message", param="messages"
+    )
+
+
+def tool_call_function(call: Any, where: str) -> Mapping[str, Any]:
+    """The ``function`` of an assistant tool call at ``where``, once it has an id and a name.
+
+    Raises:
+        InvalidRequestError: If the call has no ``id`` or no ``function.name``.
+    """
+    fn = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(fn, Mapping) or not fn.get("name") or not call.get("id"):
+        raise InvalidRequestError(
+            f"`{where}` must have an `id` and a `function.name`; got {call!r:.80}",
+            param=where,
+        )
+    return fn
+
+
+def tool_function(tool: Any, k: int) -> Mapping[str, Any]:
+    """The ``function`` of ``tools[k]``, once it is a function tool with a name.
+
+    Raises:
+        InvalidRequestError: If ``tools[k]`` is not ``{"type": "function", "function": {...}}``
+            with a ``name``.
+    """
+    fn = tool.get("function") if isinstance(tool, Mapping) else None
+    if not isinstance(fn, Mapping) or not fn.get("name"):
+        raise InvalidRequestError(
+            f"`tools[{k}]` must be {{'type': 'function', 'function': {{'name': ...}}}}; "
+            f"got {tool!r:.80}",
+            param=f"tools[{k}]",
+        )
+    return fn
+
+
+def tool_choice_error(choice: Any) -> InvalidRequestError:
+    """The error for a ``tool_choice`` that is not auto, required, none or a function."""
+    return InvalidRequestError(
+        f"`tool_choice` must be auto, required, none or a function; got {choice!r}",
+        param="tool_choice",
+    )
+
+
+def stop_sequences(stop: Any) -> list[Any]:
+    """OpenAI's ``stop`` (one string or a list of them) as a list."""
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 def openai_usage(usage: Usage) -> dict[str, Any]:
