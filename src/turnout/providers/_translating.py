@@ -18,13 +18,20 @@ import aiohttp
 import orjson
 
 from turnout.errors import ProviderConnectionError, ProviderError
+from turnout.providers._http import (
+    TRANSPORT_ERRORS,
+    connect_timeout,
+    end_response,
+    merged_headers,
+    parse_body,
+    post_whole,
+    read_error_body,
+)
 from turnout.providers.base import Completion, Deadline, Endpoint, StreamEvent, error_from_exception
 from turnout.providers.sse import SSEEvent, SSEParser
 from turnout.types import Usage
 
 __all__ = ["StreamTranslator", "TranslatingProvider"]
-
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class StreamTranslator(Protocol):
@@ -52,13 +59,6 @@ class StreamTranslator(Protocol):
     def finish(self) -> list[dict[str, Any]]:
         """The finishing chunk and the usage chunk, once the upstream stream is complete."""
         ...
-
-
-def _parse_body(raw: bytes) -> object:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")
 
 
 def _has_delta(chunk: Mapping[str, Any]) -> bool:
@@ -95,9 +95,7 @@ class TranslatingProvider:
         self.session = session
         self.system_role = endpoint.system_role if system_role is None else system_role
         self._headers: dict[str, str] = {"content-type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=endpoint.timeouts.connect_s, sock_read=None
-        )
+        self._timeout = connect_timeout(endpoint)
 
     # -- hooks ---------------------------------------------------------------------------
     def _url(self, *, stream: bool) -> str:
@@ -120,7 +118,7 @@ class TranslatingProvider:
 
     # -- transport -----------------------------------------------------------------------
     def _request_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
-        return {**headers, **self._headers} if headers else self._headers
+        return merged_headers(headers, self._headers)
 
     async def complete(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
         """Call the vendor without streaming and translate the answer (see ``Provider``).
@@ -132,24 +130,18 @@ class TranslatingProvider:
                 timeouts, or a 2xx answer that is not a JSON object.
         """
         data = orjson.dumps(self._wire_body(body, stream=False))
-        deadline = Deadline(self.endpoint.timeouts)
-        try:
-            async with deadline:
-                async with self.session.post(
-                    self._url(stream=False),
-                    data=data,
-                    headers=self._request_headers(headers),
-                    timeout=self._timeout,
-                ) as resp:
-                    deadline.got_headers()
-                    raw = await resp.read()
-                    status = resp.status
-                    retry_after = resp.headers.get("retry-after")
-        except _TRANSPORT_ERRORS as exc:
-            raise error_from_exception(self.name, exc, deadline.phase) from exc
-        parsed = _parse_body(raw)
+        status, raw, resp_headers = await post_whole(
+            self.session,
+            self._url(stream=False),
+            data=data,
+            headers=self._request_headers(headers),
+            timeout=self._timeout,
+            endpoint=self.endpoint,
+            provider=self.name,
+        )
+        parsed = parse_body(raw)
         if status >= 400:
-            raise self._error(status, parsed, retry_after)
+            raise self._error(status, parsed, resp_headers.get("retry-after"))
         if not isinstance(parsed, dict):
             raise ProviderError(
                 f"{self.name} answered HTTP {status} with a body that is not a JSON object",
@@ -187,9 +179,8 @@ class TranslatingProvider:
                     timeout=self._timeout,
                 )
             if resp.status >= 400:
-                async with deadline.read():
-                    raw = await resp.read()
-                raise self._error(resp.status, _parse_body(raw), resp.headers.get("retry-after"))
+                error_body = await read_error_body(resp, deadline)
+                raise self._error(resp.status, error_body, resp.headers.get("retry-after"))
             parser = SSEParser()
             at_eof = False
             while not at_eof:  # read to the end so that the pooled connection can be reused
@@ -210,11 +201,7 @@ class TranslatingProvider:
             usage = translator.usage if translator.usage_reported else None
             yield StreamEvent(usage_chunk, usage=usage, usage_only=True)
             yield StreamEvent(None, done=True)
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise error_from_exception(self.name, exc, deadline.phase) from exc
         finally:
-            if resp is not None:
-                if finished:
-                    resp.release()
-                else:  # abandoned or failed mid-body: drop the connection, cancelling upstream
-                    resp.close()
+            end_response(resp, finished)

@@ -15,6 +15,15 @@ import aiohttp
 import orjson
 
 from turnout.errors import ProviderConnectionError, ProviderError
+from turnout.providers._http import (
+    TRANSPORT_ERRORS,
+    connect_timeout,
+    end_response,
+    merged_headers,
+    parse_body,
+    post_whole,
+    read_error_body,
+)
 from turnout.providers.base import (
     Completion,
     Deadline,
@@ -27,8 +36,6 @@ from turnout.providers.sse import SSEEvent, SSEParser
 from turnout.types import Usage
 
 __all__ = ["OpenAICompatProvider", "usage_from_openai"]
-
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def _int(value: object) -> int:
@@ -87,13 +94,6 @@ def _has_delta(choices: object) -> bool:
     return False
 
 
-def _parse_error_body(raw: bytes) -> object:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")
-
-
 class OpenAICompatProvider:
     """Adapter for OpenAI's chat-completions wire format.
 
@@ -125,9 +125,7 @@ class OpenAICompatProvider:
             if endpoint.api_key:
                 headers["authorization"] = f"Bearer {endpoint.api_key}"
         self._headers = headers
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=endpoint.timeouts.connect_s, sock_read=None
-        )
+        self._timeout = connect_timeout(endpoint)
 
     def _wire(self, body: Mapping[str, Any], *, stream: bool) -> bytes:
         wire = dict(body)
@@ -145,7 +143,7 @@ class OpenAICompatProvider:
         return orjson.dumps(wire)
 
     def _request_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
-        return {**headers, **self._headers} if headers else self._headers
+        return merged_headers(headers, self._headers)
 
     async def complete(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
         """Call ``/chat/completions`` without streaming (see :class:`Provider`).
@@ -155,23 +153,17 @@ class OpenAICompatProvider:
                 2xx answer that is not a JSON object with a non-empty ``choices`` array
                 (retryable).
         """
-        deadline = Deadline(self.endpoint.timeouts)
-        try:
-            async with deadline:
-                async with self.session.post(
-                    self.url,
-                    data=self._wire(body, stream=False),
-                    headers=self._request_headers(headers),
-                    timeout=self._timeout,
-                ) as resp:
-                    deadline.got_headers()
-                    raw = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
-        except _TRANSPORT_ERRORS as exc:
-            raise error_from_exception(self.name, exc, deadline.phase) from exc
+        status, raw, resp_headers = await post_whole(
+            self.session,
+            self.url,
+            data=self._wire(body, stream=False),
+            headers=self._request_headers(headers),
+            timeout=self._timeout,
+            endpoint=self.endpoint,
+            provider=self.name,
+        )
         if status >= 400:
-            raise error_from_status(self.name, status, _parse_error_body(raw), resp_headers)
+            raise error_from_status(self.name, status, parse_body(raw), resp_headers)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -218,11 +210,8 @@ class OpenAICompatProvider:
                     timeout=self._timeout,
                 )
             if resp.status >= 400:
-                async with deadline.read():
-                    raw = await resp.read()
-                raise error_from_status(
-                    self.name, resp.status, _parse_error_body(raw), resp.headers
-                )
+                error_body = await read_error_body(resp, deadline)
+                raise error_from_status(self.name, resp.status, error_body, resp.headers)
             parser = SSEParser()
             while not finished:
                 async with deadline.read():
@@ -238,14 +227,10 @@ class OpenAICompatProvider:
                     raise ProviderConnectionError(
                         "the upstream stream ended without [DONE]", provider=self.name
                     )
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise error_from_exception(self.name, exc, deadline.phase) from exc
         finally:
-            if resp is not None:
-                if finished:
-                    resp.release()
-                else:  # abandoned or failed mid-body: drop the connection, cancelling upstream
-                    resp.close()
+            end_response(resp, finished)
 
     def _event(self, event: SSEEvent) -> StreamEvent:
         if event.data == b"[DONE]":
