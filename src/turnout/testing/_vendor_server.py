@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self
 
-import httptools
 import orjson
+
+from turnout.testing._loopback import LoopbackServer, RequestParsing, response_head
 
 __all__ = ["Answer", "RecordedRequest", "VendorServer", "WireReply", "serve_forever", "split_bytes"]
 
@@ -87,17 +88,10 @@ def split_bytes(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
-
-
-class _Connection(asyncio.Protocol):
+class _Connection(RequestParsing):
     def __init__(self, server: VendorServer) -> None:
+        super().__init__()
         self.server = server
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.url = b""
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
         self.queue: asyncio.Queue[RecordedRequest] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
 
@@ -105,42 +99,14 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.worker = asyncio.get_running_loop().create_task(self._serve())
-        self.server._tasks.add(self.worker)
-        self.worker.add_done_callback(self.server._tasks.discard)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            assert self.transport is not None
-            self.transport.close()
+        self.server._track(self.worker)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.worker is not None:
             self.worker.cancel()
 
-    def on_message_begin(self) -> None:
-        self.url, self.headers, self.body = b"", {}, []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        method = self.parser.get_method().decode("latin-1")
-        self.queue.put_nowait(
-            RecordedRequest(method, self.url.decode("latin-1"), self.headers, b"".join(self.body))
-        )
-
-    def _write(self, data: bytes) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(data)
+    def _received(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.queue.put_nowait(RecordedRequest(method, path, headers, body))
 
     async def _serve(self) -> None:
         while True:
@@ -153,17 +119,16 @@ class _Connection(asyncio.Protocol):
 
     async def _answer(self, reply: WireReply) -> None:
         assert self.transport is not None
-        status_line = f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}\r\n"
         headers = dict(reply.headers)
         if reply.body is not None:
             headers["content-length"] = str(len(reply.body))
         else:
             headers["transfer-encoding"] = "chunked"
-        head = status_line + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        head = response_head(reply.status, headers)
         if reply.body is not None:
-            self._write(head.encode("latin-1") + reply.body)
+            self._write(head + reply.body)
             return
-        self._write(head.encode("latin-1"))
+        self._write(head)
         for i, piece in enumerate(reply.pieces or ()):
             if i and reply.piece_delay_s:
                 await asyncio.sleep(reply.piece_delay_s)
@@ -176,7 +141,7 @@ class _Connection(asyncio.Protocol):
         self._write(b"0\r\n\r\n")
 
 
-class VendorServer:
+class VendorServer(LoopbackServer):
     """A scripted vendor API on 127.0.0.1, in its own thread.
 
     Args:
@@ -188,17 +153,18 @@ class VendorServer:
         port: The bound port once started.
     """
 
+    _thread_name = "turnout-vendor-upstream"
+
     def __init__(self, default: Answer | WireReply, *, record: bool = True) -> None:
-        self.port = 0
+        super().__init__()
         self.record = record
         self.requests: list[RecordedRequest] = []
         self._default = default
         self._script: deque[Answer | WireReply] = deque()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _connection(self) -> _Connection:
+        return _Connection(self)
 
     @property
     def base_url(self) -> str:
@@ -220,55 +186,6 @@ class VendorServer:
     def _next(self) -> Answer | WireReply:
         with self._lock:
             return self._script.popleft() if self._script else self._default
-
-    def start(self) -> Self:
-        """Start listening in a background thread; returns once it listens."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-
-            async def bind() -> None:
-                self._server = await loop.create_server(
-                    lambda: _Connection(self), "127.0.0.1", self.port
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
-
-            loop.run_until_complete(bind())
-            ready.set()
-            loop.run_forever()
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="turnout-vendor-upstream", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and join its thread."""
-        loop, server = self._loop, self._server
-        if loop is None or server is None:
-            return
-
-        def shutdown() -> None:
-            server.close()
-            loop.stop()
-
-        loop.call_soon_threadsafe(shutdown)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def serve_forever(server: VendorServer, port: int) -> None:

@@ -27,8 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-import httptools
 import orjson
+
+from turnout.testing._loopback import LoopbackServer, RequestParsing, response_head
 
 __all__ = ["RecordedRequest", "Reply", "UpstreamServer", "completion_body", "content_chunk"]
 
@@ -171,23 +172,10 @@ class RecordedRequest:
         return orjson.loads(self.body)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
-
-
-def _head(status: int, headers: Mapping[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-class _Connection(asyncio.Protocol):
+class _Connection(RequestParsing):
     def __init__(self, server: UpstreamServer) -> None:
+        super().__init__()
         self.server = server
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.url = b""
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
         self.queue: asyncio.Queue[RecordedRequest | None] = asyncio.Queue()
         self.worker: asyncio.Task[None] | None = None
         self.answering = False
@@ -196,15 +184,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.worker = asyncio.get_running_loop().create_task(self._serve())
-        self.server._tasks.add(self.worker)
-        self.worker.add_done_callback(self.server._tasks.discard)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            assert self.transport is not None
-            self.transport.close()
+        self.server._track(self.worker)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.answering:
@@ -213,26 +193,13 @@ class _Connection(asyncio.Protocol):
             self.worker.cancel()
 
     # httptools callbacks
-    def on_message_begin(self) -> None:
-        self.url, self.headers, self.body = b"", {}, []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        method = self.parser.get_method().decode("latin-1")
-        request = RecordedRequest(
-            method, self.url.decode("latin-1"), self.headers, b"".join(self.body)
-        )
-        self.queue.put_nowait(request)
+    def _received(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.queue.put_nowait(RecordedRequest(method, path, headers, body))
 
     async def _serve(self) -> None:
         while True:
@@ -244,11 +211,6 @@ class _Connection(asyncio.Protocol):
             self.answering = True
             await self._answer(request, self.server._next_reply())
             self.answering = False
-
-    def _write(self, data: bytes) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(data)
 
     async def _answer(self, request: RecordedRequest, reply: Reply) -> None:
         assert self.transport is not None
@@ -270,7 +232,7 @@ class _Connection(asyncio.Protocol):
         streaming = bool(wants.get("stream")) and reply.status < 400 and reply.body is None
         if reply.stall == "after_headers":
             self._write(
-                _head(
+                response_head(
                     reply.status,
                     {
                         "content-type": "text/event-stream",
@@ -292,7 +254,7 @@ class _Connection(asyncio.Protocol):
                 "content-length": str(len(data)),
                 **reply.headers,
             }
-            self._write(_head(reply.status, head) + data)
+            self._write(response_head(reply.status, head) + data)
             return
         await self._stream(wants, model, reply)
 
@@ -329,7 +291,7 @@ class _Connection(asyncio.Protocol):
             "transfer-encoding": "chunked",
             **reply.headers,
         }
-        self._write(_head(reply.status, head))
+        self._write(response_head(reply.status, head))
         for i, event in enumerate(events):
             if i and reply.event_delay_s:
                 await asyncio.sleep(reply.event_delay_s)
@@ -348,7 +310,7 @@ class _Connection(asyncio.Protocol):
         self._write(b"0\r\n\r\n")
 
 
-class UpstreamServer:
+class UpstreamServer(LoopbackServer):
     """A scriptable OpenAI-compatible server on 127.0.0.1 running in its own thread.
 
     Args:
@@ -361,18 +323,20 @@ class UpstreamServer:
         base_url: ``http://127.0.0.1:<port>/v1`` once started.
     """
 
+    _thread_name = "turnout-upstream"
+    _backlog = 1024
+
     def __init__(self, port: int = 0, *, record: bool = True) -> None:
-        self.port = port
+        super().__init__(port)
         self.record = record
         self.requests: list[RecordedRequest] = []
         self.cut_off = 0
         self._replies: deque[Reply] = deque()
         self._default = Reply.ok()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _connection(self) -> _Connection:
+        return _Connection(self)
 
     @property
     def base_url(self) -> str:
@@ -398,58 +362,6 @@ class UpstreamServer:
     def _next_reply(self) -> Reply:
         with self._lock:
             return self._replies.popleft() if self._replies else self._default
-
-    async def serve(self) -> None:
-        """Bind and serve in the running loop until cancelled."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), "127.0.0.1", self.port, backlog=1024
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def start(self) -> UpstreamServer:
-        """Start in a background thread; returns once it is listening."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            loop.run_until_complete(self.serve())
-            ready.set()
-            loop.run_forever()
-            for task in list(self._tasks):
-                task.cancel()
-            if self._tasks:
-                loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="turnout-upstream", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and its thread."""
-        loop, server = self._loop, self._server
-        if loop is None or server is None:
-            return
-
-        async def shutdown() -> None:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            loop.stop()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> UpstreamServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def main() -> None:
