@@ -22,6 +22,7 @@ from turnout.gateway import create_app
 from turnout.storage.base import KeySpec
 from turnout.storage.ledger import MemoryLedger
 from turnout.testing.upstream import UpstreamServer
+from turnout.testing.uvicorn_thread import ServedApp, serve_in_thread
 
 T = TypeVar("T")
 
@@ -83,42 +84,19 @@ def upstreams() -> Iterator[Callable[[], UpstreamServer]]:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
-    running: list[Gateway] = []
+    running: list[ServedApp] = []
 
     def start(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Gateway:
         path = tmp_path / f"turnout-{len(running)}.yaml"
         path.write_text(yaml.safe_dump(dict(config)), encoding="utf-8")
         parsed: GatewayConfig = load_config(path)
         app = create_app(parsed, environ={**ENV, **(env or {})})
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                loop="asyncio",
-                http="httptools",
-                ws="none",
-                log_level="warning",
-                lifespan="on",
-                timeout_graceful_shutdown=2,
-            )
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        for _ in range(500):
-            if server.started:
-                break
-            threading.Event().wait(0.01)
-        assert server.started, "gateway did not start"
-        gw = Gateway(app, port, server, thread, sock)
+        served = serve_in_thread(app)
+        running.append(served)
+        gw = Gateway(app, served.port, served.server, served.thread, served.sock)
         gw.api_key = gw.create_key(KeySpec("tests"))
-        running.append(gw)
         return gw
 
     yield start
-    for gw in running:
-        gw.server.should_exit = True
-        gw.thread.join(10)
-        gw.sock.close()
+    for served in running:
+        served.stop()

@@ -23,6 +23,7 @@ from turnout.storage.base import KeySpec
 from turnout.storage.ledger import MemoryLedger
 from turnout.testing.anthropic_upstream import AnthropicAnswer, AnthropicUpstream, anthropic_error
 from turnout.testing.gemini_upstream import GeminiAnswer, GeminiUpstream
+from turnout.testing.uvicorn_thread import serve_in_thread
 
 MODELS: dict[str, dict[str, Any]] = {
     "claude-e2e": {
@@ -126,31 +127,10 @@ def gateway(
     path = tmp_path_factory.mktemp("gw") / "turnout.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     app = create_app(load_config(path), environ={"VENDOR_KEY": "vendor-secret"})
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            loop="asyncio",
-            http="httptools",
-            ws="none",
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    assert server.started
+    served = serve_in_thread(app)
     _, api_key = app.state.gatekeeper.key_store.create(KeySpec("providers-e2e"))
-    yield Gateway(app, server, thread, sock, str(api_key))
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    yield Gateway(app, served.server, served.thread, served.sock, str(api_key))
+    served.stop()
 
 
 @pytest.fixture
