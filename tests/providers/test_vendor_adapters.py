@@ -72,6 +72,14 @@ async def drain(events: Any) -> list[StreamEvent]:
     return [event async for event in events]
 
 
+async def call_once(provider: Any, stream: bool) -> None:
+    """One call of BODY, streamed (drained) or not."""
+    if stream:
+        await drain(provider.stream(BODY, {}))
+    else:
+        await provider.complete(BODY, {})
+
+
 def test_registry_has_both_adapters() -> None:
     assert PROVIDERS["anthropic"] is AnthropicProvider
     assert PROVIDERS["gemini"] is GeminiProvider
@@ -145,20 +153,14 @@ async def test_anthropic_http_errors_are_mapped(
     )
     provider = anthropic(anthropic_up, session)
 
-    async def call() -> None:
-        if stream:
-            await drain(provider.stream(BODY, {}))
-        else:
-            await provider.complete(BODY, {})
-
     with pytest.raises(RateLimited) as limited:
-        await call()
+        await call_once(provider, stream)
     assert limited.value.retry_after_s == 12.0
     with pytest.raises(ProviderError, match="overloaded_error") as overloaded:
-        await call()
+        await call_once(provider, stream)
     assert overloaded.value.retryable and overloaded.value.status_code == 529
     with pytest.raises(AuthFailed):
-        await call()
+        await call_once(provider, stream)
 
 
 async def test_anthropic_error_event_inside_stream(
@@ -260,21 +262,15 @@ async def test_gemini_errors(
     )
     provider = gemini(gemini_up, session)
 
-    async def call() -> None:
-        if stream:
-            await drain(provider.stream(BODY, {}))
-        else:
-            await provider.complete(BODY, {})
-
     with pytest.raises(RateLimited) as limited:
-        await call()
+        await call_once(provider, stream)
     assert limited.value.retry_after_s == 2.5
     with pytest.raises(ProviderError, match="overloaded") as overloaded:
-        await call()
+        await call_once(provider, stream)
     assert overloaded.value.retryable
     if stream:
         with pytest.raises(ProviderError, match="overloaded mid-stream"):
-            await call()
+            await call_once(provider, stream)
 
 
 async def test_gemini_stream_without_finish_reason_is_a_connection_error(
