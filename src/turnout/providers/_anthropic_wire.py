@@ -23,6 +23,7 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._http import retry_after_number
 from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
@@ -371,13 +372,7 @@ def error_from_wire(
     message = f"anthropic {status_code or 'stream'} {kind or 'error'}: {text}".strip()
     common: dict[str, Any] = {"provider": PROVIDER, "status_code": status_code, "body": body}
     if kind == "rate_limit_error" or status_code == 429:
-        seconds = None
-        if retry_after:
-            try:
-                seconds = float(retry_after)
-            except ValueError:
-                seconds = None
-        return RateLimited(message, retry_after_s=seconds, **common)
+        return RateLimited(message, retry_after_s=retry_after_number(retry_after), **common)
     if kind == "overloaded_error" or status_code == 529:
         return ProviderError(message, retryable=True, **common)
     if kind in ("authentication_error", "permission_error") or status_code in (401, 403):

@@ -30,6 +30,7 @@ from turnout.errors import (
     RateLimited,
     UpstreamBadRequest,
 )
+from turnout.providers._http import retry_after_number
 from turnout.providers._openai_answer import completion, tool_call
 from turnout.providers._openai_parts import (
     SIGNATURE_SEPARATOR,
@@ -334,12 +335,7 @@ def _retry_delay_s(error: Mapping[str, Any], retry_after: str | None) -> float |
                 return float(delay.rstrip("s"))
             except ValueError:
                 break
-    if retry_after:
-        try:
-            return float(retry_after)
-        except ValueError:
-            return None
-    return None
+    return retry_after_number(retry_after)
 
 
 def _api_key_invalid(error: Mapping[str, Any]) -> bool:

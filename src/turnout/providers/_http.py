@@ -25,6 +25,7 @@ __all__ = [
     "parse_body",
     "post_whole",
     "read_error_body",
+    "retry_after_number",
 ]
 
 #: Exceptions of the transport (connection, DNS, TLS, timeouts) mapped to a ProviderError.
@@ -37,6 +38,23 @@ def parse_body(raw: bytes) -> object:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw.decode("utf-8", "replace")
+
+
+def retry_after_number(value: str | None) -> float | None:
+    """A ``retry-after`` header read as a plain number of seconds, as the vendors send it.
+
+    Unlike :func:`~turnout.providers.base.parse_retry_after` (used for OpenAI-compatible
+    upstreams), HTTP dates are not read and the number is kept as sent (not clamped at 0).
+
+    Returns:
+        The seconds, or ``None`` if the header is absent, empty or not a number.
+    """
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def connect_timeout(endpoint: Endpoint) -> aiohttp.ClientTimeout:
