@@ -5,7 +5,9 @@ files on first use). :func:`count_tokens` approximates a modern BPE tokenizer (c
 style): text is split with a GPT-like pre-tokenisation pattern, and each piece costs one token
 per ``_CHARS_PER_TOKEN`` characters (at least one). Counts are *estimates*; anything priced from
 them is labelled modelled/estimated. ``benchmarks/tokens_accuracy.py`` measures the error
-against recorded token counts.
+against recorded token counts (results in ``benchmarks/results/tokens_accuracy.md``): on
+routerarena's 809 prompts the estimate is 1.24x Claude 3 Haiku's recorded input tokens and 1.61x
+Gemini 2.0 Flash's, so modelled input costs err on the high side.
 """
 
 from __future__ import annotations
