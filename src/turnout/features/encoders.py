@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol, Self, runtime_checkable
@@ -63,15 +64,29 @@ for _b in b" \t\n\r\x0b\x0c":
 for _b in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _CLASS[_b] = 1
 _CLASS[128:] = 1
+# Per byte value: whether it is a word byte, whether it is punctuation, and the byte + 1 (the
+# value the rolling hash reads): one table lookup each instead of a comparison or a cast.
+_IS_WORD = (_CLASS == 1).astype(np.int8)
+_IS_PUNCT = _CLASS == 2
+_PLUS_ONE = np.arange(1, 257, dtype=np.uint64)
+# Characters `str.split()` separates on that the byte classes above do not call space
+# (all other ASCII separators are class 0): a prompt without them needs no re-joining.
+_OTHER_SEPARATORS = re.compile(r"[\x1c-\x1f]")
 
 
 def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finaliser: spreads every input bit over the output (wraps mod 2**64)."""
-    h = h ^ (h >> _U64(30))
-    h = h * _U64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> _U64(27))
-    h = h * _U64(0x94D049BB133111EB)
-    return h ^ (h >> _U64(31))
+    """splitmix64's finaliser: spreads every input bit over the output (wraps mod 2**64).
+
+    Works in place: ``h`` is overwritten with the result (and returned).
+    """
+    tmp = np.right_shift(h, _U64(30))
+    np.bitwise_xor(h, tmp, out=h)
+    np.multiply(h, _U64(0xBF58476D1CE4E5B9), out=h)
+    np.right_shift(h, _U64(27), out=tmp)
+    np.bitwise_xor(h, tmp, out=h)
+    np.multiply(h, _U64(0x94D049BB133111EB), out=h)
+    np.right_shift(h, _U64(31), out=tmp)
+    return np.bitwise_xor(h, tmp, out=h)
 
 
 _POWERS: list[npt.NDArray[np.uint64]] = [np.ones(0, np.uint64), np.ones(0, np.uint64)]
@@ -93,15 +108,19 @@ _LAST: list[Any] = [None]
 
 
 def _counts(idx: npt.NDArray[np.uint64]) -> tuple[IntArray, FloatArray]:
-    """Sorted distinct values of ``idx`` and how often each occurs (``np.unique``, leaner)."""
+    """Sorted distinct values of ``idx`` and how often each occurs (``np.unique``, leaner).
+
+    ``idx`` (values < 2**63) is sorted in place.
+    """
     if idx.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    ordered = np.sort(idx.astype(np.int64))
+    ordered = idx.view(np.int64)
+    ordered.sort()
     first = np.empty(ordered.size + 1, dtype=bool)
     first[0] = first[-1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:-1])
     bounds = np.flatnonzero(first)
-    return ordered[bounds[:-1]], np.diff(bounds).astype(np.float64)
+    return ordered[bounds[:-1]], np.subtract(bounds[1:], bounds[:-1], dtype=np.float64)
 
 
 @runtime_checkable
@@ -186,25 +205,32 @@ class HashingEncoder:
         ``[n_features / 2, n_features)``.
         """
         half = self.n_features // 2
-        text = " ".join(text[: self.max_chars].lower().split())
-        b = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        lo, hi = self.char_ngrams
+        text = text[: self.max_chars].lower()
+        if lo == 0 and text.isascii() and not _OTHER_SEPARATORS.search(text):
+            # Words only: runs of separators split words whatever their length, so an ASCII
+            # prompt whose separators are all class-0 bytes needs no re-joining.
+            data = text.encode("ascii")
+        else:
+            data = " ".join(text.split()).encode("utf-8", "surrogatepass")
+        b = np.frombuffer(data, dtype=np.uint8)
         n = b.size
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         powers, powers_inv = _powers(n)
-        cls = _CLASS[b]
-        x = b.astype(np.uint64) + _U64(1)
-        # Word tokens: maximal runs of word bytes; punctuation: one token per byte.
+        x = _PLUS_ONE[b]
+        # Word tokens: maximal runs of word bytes; punctuation: one token per byte. The word
+        # flag padded with 0 on both sides changes value at every word start and end, in turn.
         flag = np.zeros(n + 2, dtype=np.int8)
-        flag[1:-1] = cls == 1
-        edges = flag[1:] - flag[:-1]
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
+        np.take(_IS_WORD, b, out=flag[1:-1])
+        changes = np.flatnonzero(flag[1:] != flag[:-1])
+        starts = changes[0::2]
+        ends = changes[1::2]
         # Prefix hash G[i] = sum_{k<=i} x[k] * P^-k; substring hash = (G[e-1]-G[s-1]) * P^s.
         prefix = np.zeros(n + 1, dtype=np.uint64)  # prefix[0] = G[-1] = 0
         np.cumsum(x * powers_inv[:n], dtype=np.uint64, out=prefix[1:])
         word_h = (prefix[ends] - prefix[starts]) * powers[starts]
-        punct_pos = np.flatnonzero(cls == 2)
+        punct_pos = np.flatnonzero(_IS_PUNCT[b])
         if punct_pos.size:
             tok_pos = np.concatenate((starts, punct_pos))
             tok_h = np.concatenate((word_h, x[punct_pos] * _U64(0x2545F4914F6CDD1D)))
@@ -215,7 +241,6 @@ class HashingEncoder:
         if self.word_bigrams and tok_h.size > 1:
             parts.append((tok_h[:-1] * _U64(_SALT_BIGRAM)) ^ (tok_h[1:] + _U64(_SALT_WORD)))
         n_word = sum(p.size for p in parts)
-        lo, hi = self.char_ngrams
         if lo > 0:
             padded = np.empty(n + 2, dtype=np.uint64)
             padded[0] = padded[-1] = 33
@@ -226,8 +251,10 @@ class HashingEncoder:
                 h = h[:m] * _U64(_P) + padded[length - 1 :]
                 if length >= lo:
                     parts.append(h ^ _U64(_SALT_CHAR + length))
-        mixed = _mix(np.concatenate(parts)) & _U64(half - 1)
-        mixed[n_word:] += _U64(half)
+        mixed = _mix(np.concatenate(parts) if len(parts) > 1 else parts[0])
+        np.bitwise_and(mixed, _U64(half - 1), out=mixed)
+        if n_word < mixed.size:
+            mixed[n_word:] += _U64(half)
         return _counts(mixed)
 
     def _weigh(self, idx: IntArray, cnt: FloatArray) -> FloatArray:
