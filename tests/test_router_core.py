@@ -65,3 +65,32 @@ def test_no_eligible_model_lists_every_removal() -> None:
 def test_empty_prompt_gets_a_decision_and_fallbacks_are_ranked() -> None:
     decision = Router(_catalog(), ["big", "small"], CheapestPolicy()).route(RouteRequest())
     assert decision.ranked == ("small", "big")
+
+
+def test_unconstrained_fast_path_matches_the_general_checks() -> None:
+    """Requests without constraints take a shortcut; its decisions equal the general path's."""
+    from turnout.accounting import estimate_cost_usd
+
+    catalog = Catalog(
+        [
+            *(_catalog()[m] for m in ("small", "big")),
+            ModelCard(id="unpriced", provider="z", context_window_tokens=50_000),
+            ModelCard(id="half", provider="z", input_usd_per_mtok=1.0, context_window_tokens=9_000),
+        ]
+    )
+    router = Router(catalog, ["small", "big", "unpriced", "half"], CheapestPolicy())
+    for tokens in (10, 8_000, 8_001, 9_001, 60_000):
+        fast = router.route(RouteRequest(prompt="p", input_tokens=tokens))
+        # An allow-list naming every candidate takes the general path and removes nothing more.
+        general = router.route(
+            RouteRequest(
+                prompt="p", input_tokens=tokens, allowed_models=frozenset(router.candidates)
+            )
+        )
+        assert fast.ranked == general.ranked
+        assert fast.removed == general.removed
+        assert fast.candidates == general.candidates
+        for c in fast.candidates:
+            card = catalog[c.model]
+            assert c.cost_usd == estimate_cost_usd(tokens, c.output_tokens, card)
+            assert c.latency_s == card.ttft_s + c.output_tokens / card.output_tokens_per_s

@@ -9,7 +9,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from turnout.accounting import estimate_cost_usd
+import numpy as np
+
 from turnout.catalog import Catalog, ModelCard
 from turnout.errors import ConfigError, NoEligibleModelError
 from turnout.policies.base import Policy
@@ -20,6 +21,10 @@ __all__ = ["DEFAULT_OUTPUT_TOKENS", "Router"]
 
 #: Output tokens assumed for a model when no length predictor knows it.
 DEFAULT_OUTPUT_TOKENS = 256.0
+
+# (id, context window, input and output USD per 1M tokens (None if either is unknown), TTFT
+# prior in seconds, output tokens per second) of one card.
+_CardNumbers = tuple[str, int, float | None, float | None, float, float]
 
 
 class Router:
@@ -65,6 +70,25 @@ class Router:
         self.name = name
         self._quality_cols = self._columns(predictor)
         self._length_cols = self._columns(length_predictor)
+        # The per-card numbers `route` reads for every request, read from the cards once.
+        self._card_numbers: tuple[tuple[ModelCard, ...], list[_CardNumbers]] | None = None
+
+    def _numbers(self) -> list[_CardNumbers]:
+        cached = self.__dict__.get("_card_numbers")  # absent from routers pickled before it
+        if cached is None or cached[0] is not self.cards:
+            numbers = [
+                (
+                    c.id,
+                    c.context_window_tokens,
+                    c.input_usd_per_mtok if c.output_usd_per_mtok is not None else None,
+                    c.output_usd_per_mtok if c.input_usd_per_mtok is not None else None,
+                    c.ttft_s,
+                    c.output_tokens_per_s,
+                )
+                for c in self.cards
+            ]
+            cached = self._card_numbers = (self.cards, numbers)
+        return cached[1]
 
     def _columns(self, predictor: QualityPredictor | OutputLengthPredictor | None) -> list[int]:
         if predictor is None:
@@ -76,11 +100,14 @@ class Router:
         """Expected quality per (prompt, candidate), shape (n_prompts, n_candidates)."""
         if self.predictor is None:
             return [[c.quality_prior for c in self.cards] for _ in prompts]
-        pred = self.predictor.predict(prompts)
+        pred: list[list[float]] = np.asarray(self.predictor.predict(prompts), np.float64).tolist()
+        cols = self._quality_cols
+        if cols == list(range(len(pred[0]) if pred else 0)):
+            return pred
         return [
             [
-                float(row[j]) if j >= 0 else card.quality_prior
-                for j, card in zip(self._quality_cols, self.cards, strict=True)
+                row[j] if j >= 0 else card.quality_prior
+                for j, card in zip(cols, self.cards, strict=True)
             ]
             for row in pred
         ]
@@ -89,11 +116,13 @@ class Router:
         """Expected output tokens per (prompt, candidate), shape (n_prompts, n_candidates)."""
         if self.length_predictor is None:
             return [[DEFAULT_OUTPUT_TOKENS] * len(self.cards) for _ in prompts]
-        pred = self.length_predictor.predict(prompts)
-        return [
-            [float(row[j]) if j >= 0 else DEFAULT_OUTPUT_TOKENS for j in self._length_cols]
-            for row in pred
-        ]
+        pred: list[list[float]] = np.asarray(
+            self.length_predictor.predict(prompts), np.float64
+        ).tolist()
+        cols = self._length_cols
+        if cols == list(range(len(pred[0]) if pred else 0)):
+            return pred
+        return [[row[j] if j >= 0 else DEFAULT_OUTPUT_TOKENS for j in cols] for row in pred]
 
     def with_policy(self, policy: Policy, name: str | None = None) -> Router:
         """A router sharing this one's catalog, candidates and predictors, with another policy."""
@@ -134,13 +163,31 @@ class Router:
             NoEligibleModelError: If hard constraints remove every candidate.
         """
         removed: list[Removal] = []
-        kept: list[int] = []
-        for i, card in enumerate(self.cards):
-            why = self._static_violation(card, request)
-            if why:
-                removed.append(Removal(card.id, why))
-            else:
-                kept.append(i)
+        numbers = self._numbers()
+        max_out = request.max_output_tokens
+        if (
+            request.allowed_models is None
+            and not request.required_capabilities
+            and max_out is None
+            and request.max_ttft_s is None
+        ):
+            # No request constraint but the prompt's size: only context windows can remove.
+            need = request.input_tokens
+            kept = [i for i, n in enumerate(numbers) if need <= n[1]]
+            if len(kept) < len(numbers):
+                removed = [
+                    Removal(card.id, self._static_violation(card, request))
+                    for i, card in enumerate(self.cards)
+                    if numbers[i][1] < need
+                ]
+        else:
+            kept = []
+            for i, card in enumerate(self.cards):
+                why = self._static_violation(card, request)
+                if why:
+                    removed.append(Removal(card.id, why))
+                else:
+                    kept.append(i)
         scored: list[CandidateScore] = []
         if kept:
             if quality is None:
@@ -150,23 +197,29 @@ class Router:
                 if output_tokens is not None
                 else self.predict_output_tokens([request.prompt])[0]
             )
+            cap = float(max_out) if max_out is not None else None
+            check = request.max_cost_usd is not None or request.max_latency_s is not None
+            input_tokens = request.input_tokens
             for i in kept:
-                card = self.cards[i]
+                model, _, in_usd, out_usd, ttft_s, tokens_per_s = numbers[i]
                 out = lengths[i]
-                if request.max_output_tokens is not None:
-                    out = min(out, float(request.max_output_tokens))
-                candidate = CandidateScore(
-                    model=card.id,
-                    predicted_quality=quality[i],
-                    cost_usd=estimate_cost_usd(request.input_tokens, out, card),
-                    latency_s=card.ttft_s + out / card.output_tokens_per_s,
-                    output_tokens=out,
+                if cap is not None:
+                    out = min(out, cap)
+                # = estimate_cost_usd(input_tokens, out, card), same arithmetic, inlined.
+                cost = (
+                    None
+                    if in_usd is None or out_usd is None
+                    else (input_tokens * in_usd + out * out_usd) / 1e6
                 )
-                why = self._estimate_violation(card, candidate, request)
-                if why:
-                    removed.append(Removal(card.id, why))
-                else:
-                    scored.append(candidate)
+                candidate = CandidateScore(
+                    model, quality[i], cost, ttft_s + out / tokens_per_s, out
+                )
+                if check:
+                    why = self._estimate_violation(self.cards[i], candidate, request)
+                    if why:
+                        removed.append(Removal(model, why))
+                        continue
+                scored.append(candidate)
         if not scored:
             detail = "; ".join(f"{r.model}: {r.reason}" for r in removed)
             raise NoEligibleModelError(
