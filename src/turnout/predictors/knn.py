@@ -170,12 +170,19 @@ class KNNPredictor(EncodedPredictor):
         """:meth:`_estimate` for one prompt's similarities, shape (n_train,) -> (n_models,).
 
         The same neighbours and formula with fewer temporary arrays: the scores and the
-        observed mask are gathered together from one (n_train, 2 * n_models) array.
+        observed mask are gathered together from one (n_train, 2 * n_models) array. ``sims``
+        is a scratch array: it is overwritten.
         """
         n_train = sims.shape[0]
         k = min(self.n_neighbors, n_train)
-        top = np.argpartition(-sims, k - 1)[:k] if k < n_train else np.arange(n_train)
-        w = np.maximum(sims[top], 0.0).astype(np.float64)
+        if k < n_train:
+            # The same selection as argpartition(-sims), negated in place (no copy).
+            negated = np.negative(sims, out=sims)
+            top = np.argpartition(negated, k - 1)[:k]
+            w = np.maximum(np.negative(negated[top]), 0.0, dtype=np.float64)
+        else:
+            top = np.arange(n_train)
+            w = np.maximum(sims, 0.0, dtype=np.float64)
         if self.power != 1.0:
             w = w**self.power
         targets = self.__dict__.get("_targets")
@@ -186,6 +193,8 @@ class KNNPredictor(EncodedPredictor):
         m = self.prior_.size
         num = both[:m] + self.shrinkage * self.prior_
         den = both[m:] + self.shrinkage
+        if self.shrinkage > 0:  # then every den > 0 (weights are >= 0)
+            return np.asarray(num / den)
         safe = den > 0
         return np.asarray(np.where(safe, num / np.where(safe, den, 1.0), self.prior_))
 
