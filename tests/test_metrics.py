@@ -8,6 +8,7 @@ import pytest
 from turnout.evaluation.metrics import (
     aiq,
     apgr,
+    bootstrap_intervals,
     cost_share,
     cpt,
     non_decreasing_convex_hull,
@@ -144,3 +145,39 @@ def test_per_task_breakdown() -> None:
     out = per_task_breakdown(tasks, scores, cost, [0, 1, 0, 1], reference=1)
     assert out["a"] == (2, 0.5, 2.5, 0.5, 3.5)
     assert out["b"] == (2, 0.5, 4.0, 1.0, 5.5)
+
+
+# ---------------------------------------------------------------- bootstrap intervals
+
+
+def test_bootstrap_intervals_bracket_the_estimate_and_repeat_for_a_seed() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    ref_q = (rng.random(n) < 0.8).astype(float)
+    ref_c = np.full(n, 1.0)
+    # two points: the reference itself, and a point at 60% of its cost with 0.9x its quality
+    cheap_q = np.where(rng.random(n) < 0.9, ref_q, 0.0)
+    point_q = np.vstack([ref_q, cheap_q])
+    point_c = np.vstack([ref_c, np.full(n, 0.6)])
+    ci = bootstrap_intervals(point_q, point_c, ref_q, ref_c, n_boot=300, seed=1)
+    assert set(ci) == {"savings_at_parity", "savings_at_95", "savings_at_97", "max_quality"}
+    assert ci == bootstrap_intervals(point_q, point_c, ref_q, ref_c, n_boot=300, seed=1)
+    low, high = ci["max_quality"]
+    assert low <= ref_q.mean() <= high and high - low > 0.01
+    # the cheap point's quality ratio is ~0.9: it never makes parity, so parity saves 0
+    assert ci["savings_at_parity"] == (0.0, 0.0)
+    # at 95% some resamples pass with the cheap point and none save more than 40%
+    assert ci["savings_at_95"][1] <= 0.4 + 1e-12
+
+
+def test_bootstrap_intervals_mark_unreached_targets_and_reject_bad_input() -> None:
+    q = np.array([[0.0, 0.0, 0.0]])
+    ref = np.array([1.0, 1.0, 1.0])
+    ci = bootstrap_intervals(q, np.ones((1, 3)), ref, ref, n_boot=20)
+    assert ci["savings_at_parity"] == (-math.inf, -math.inf)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        bootstrap_intervals(q, np.ones((2, 3)), ref, ref)
+    with pytest.raises(ValueError, match="finite"):
+        bootstrap_intervals(q * np.nan, np.ones((1, 3)), ref, ref)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_intervals(q, np.ones((1, 3)), ref, ref, level=1.5)

@@ -21,6 +21,7 @@ from turnout.evaluation.datasets import CostKind, OutcomeTable
 from turnout.evaluation.metrics import (
     aiq,
     apgr,
+    bootstrap_intervals,
     cost_share,
     cpt,
     non_decreasing_convex_hull,
@@ -131,6 +132,10 @@ class RouterSummary:
             cheapest at parity, else at 95%, else the one of highest quality.
         per_task: Per top-level task: ``(n, quality, cost_usd, best_quality, best_cost_usd)``.
         points: ``(willingness_to_pay, quality, cost_usd, strong_share)`` per point.
+        ci95: 95% percentile-bootstrap intervals over the held-out prompts, ``{metric: (low,
+            high)}`` for the metrics in :data:`~turnout.evaluation.metrics.BOOTSTRAP_METRICS`
+            (empty for the random mix or when a chosen cell has no score); see
+            :func:`~turnout.evaluation.metrics.bootstrap_intervals`.
     """
 
     name: str
@@ -148,6 +153,7 @@ class RouterSummary:
     operating_point: int = -1
     per_task: dict[str, tuple[int, float, float, float, float]] = field(default_factory=dict)
     points: tuple[tuple[float, float, float, float], ...] = ()
+    ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _strong_share(
@@ -183,8 +189,9 @@ def summarize(
     savings = [savings_at_quality(cost_usd, quality, f * q_best, c_best) for f in (1, 0.95, 0.97)]
     span = base.cost_max_usd > base.cost_min_usd
     summary_aiq = aiq(cost_usd, quality, base.cost_min_usd, base.cost_max_usd) if span else math.nan
-    operating, per_task = -1, {}
+    operating, per_task, ci95 = -1, {}, {}
     if curve is not None:
+        ci95 = _intervals(curve, table, base.best_index)
         operating = _operating_point(quality, cost_usd, q_best)
         tasks = np.array([top_level_task(t) for t in table.tasks])
         per_task = per_task_breakdown(
@@ -210,7 +217,20 @@ def summarize(
             (float(w), float(q), float(c), float(s))
             for w, q, c, s in zip(wtp, quality, cost_usd, share, strict=True)
         ),
+        ci95=ci95,
     )
+
+
+def _intervals(
+    curve: RouterCurve, table: OutcomeTable, best_index: int
+) -> dict[str, tuple[float, float]]:
+    rows = np.arange(curve.choices.shape[1])
+    point_scores = table.scores[rows, curve.choices]
+    point_cost = table.cost_usd[rows, curve.choices]
+    ref_scores, ref_cost = table.scores[:, best_index], table.cost_usd[:, best_index]
+    if not all(np.isfinite(a).all() for a in (point_scores, point_cost, ref_scores, ref_cost)):
+        return {}
+    return bootstrap_intervals(point_scores, point_cost, ref_scores, ref_cost)
 
 
 def _operating_point(quality: FloatArray, cost_usd: FloatArray, q_best: float) -> int:

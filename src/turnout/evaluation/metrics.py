@@ -16,6 +16,9 @@ Sources:
   (``evaluation/AIQ.py``).
 * Savings at quality parity: the cost saved against always calling the best single model,
   at a point of the router's curve that matches (or nearly matches) that model's quality.
+* Confidence intervals: the percentile bootstrap over held-out prompts (Efron and Tibshirani,
+  *An Introduction to the Bootstrap*, 1993, ch. 13), paired: the router's curve and the
+  reference model are measured on the same resampled prompts.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BOOTSTRAP_METRICS",
     "apgr",
     "aiq",
+    "bootstrap_intervals",
     "cost_share",
     "cpt",
     "non_decreasing_convex_hull",
@@ -361,4 +366,91 @@ def per_task_breakdown(
             float(np.nanmean(s[m, reference])) if np.isfinite(s[m, reference]).any() else math.nan,
             float(np.nanmean(c[m, reference])) if np.isfinite(c[m, reference]).any() else math.nan,
         )
+    return out
+
+
+#: The metrics :func:`bootstrap_intervals` gives intervals for.
+BOOTSTRAP_METRICS = ("savings_at_parity", "savings_at_95", "savings_at_97", "max_quality")
+
+
+def bootstrap_intervals(
+    point_scores: npt.ArrayLike,
+    point_cost_usd: npt.ArrayLike,
+    reference_scores: npt.ArrayLike,
+    reference_cost_usd: npt.ArrayLike,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap intervals of savings and max quality over held-out prompts.
+
+    Each replicate draws ``n_prompts`` prompts with replacement and measures, on those same
+    prompts, every point of the router's curve and the reference (the best single model on
+    the full test set, kept fixed), then the savings at parity / 95% / 97% of the reference's
+    quality (:func:`savings_at_quality`, measured points only) and the highest mean quality.
+    A replicate whose curve never reaches a target counts as savings ``-inf`` (no saving
+    possible), so an interval's low end of ``-inf`` says the target is missed in more than
+    ``(1 - level) / 2`` of the replicates.
+
+    Args:
+        point_scores: Recorded quality of each point's choice per prompt, shape (k, n_prompts).
+        point_cost_usd: Cost of each point's choice per prompt, shape (k, n_prompts), USD.
+        reference_scores: The reference model's quality per prompt, shape (n_prompts,).
+        reference_cost_usd: Its cost per prompt, shape (n_prompts,), USD.
+        n_boot: Bootstrap replicates.
+        level: Coverage of the interval, in (0, 1).
+        seed: Seed of the resampling.
+
+    Returns:
+        ``{metric: (low, high)}`` for each name in :data:`BOOTSTRAP_METRICS`; savings as
+        fractions of the reference's cost, max quality in score units.
+
+    Raises:
+        ValueError: If the shapes disagree, a value is NaN, ``n_boot < 1`` or ``level`` is
+            not in (0, 1).
+    """
+    q = np.atleast_2d(np.asarray(point_scores, dtype=np.float64))
+    c = np.atleast_2d(np.asarray(point_cost_usd, dtype=np.float64))
+    rq = np.asarray(reference_scores, dtype=np.float64)
+    rc = np.asarray(reference_cost_usd, dtype=np.float64)
+    n = q.shape[1]
+    if c.shape != q.shape or rq.shape != (n,) or rc.shape != (n,) or n == 0:
+        raise ValueError(
+            "bootstrap shapes disagree: point_scores and point_cost_usd must be (k, n_prompts) "
+            f"and the references (n_prompts,); got {q.shape}, {c.shape}, {rq.shape}, {rc.shape}"
+        )
+    if not all(np.isfinite(a).all() for a in (q, c, rq, rc)):
+        raise ValueError("bootstrap inputs must be finite (drop prompts without a score first)")
+    if n_boot < 1:
+        raise ValueError(f"`n_boot` must be >= 1; got {n_boot!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"`level` must be in (0, 1); got {level!r}")
+    rng = np.random.default_rng(seed)
+    # Resample as counts per prompt: quality of every point at once is one matrix product.
+    stacked = np.vstack([q, c, rq[None, :], rc[None, :]]).T  # (n, 2k + 2)
+    k = q.shape[0]
+    values: dict[str, list[float]] = {name: [] for name in BOOTSTRAP_METRICS}
+    chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)
+        means = counts @ stacked / n  # (b, 2k + 2)
+        for row in means:
+            pq, pc, ref_q, ref_c = row[:k], row[k : 2 * k], row[2 * k], row[2 * k + 1]
+            for name, frac in (
+                ("savings_at_parity", 1.0),
+                ("savings_at_95", 0.95),
+                ("savings_at_97", 0.97),
+            ):
+                saved = savings_at_quality(pc, pq, frac * ref_q, ref_c)
+                values[name].append(-math.inf if math.isnan(saved) else saved)
+            values["max_quality"].append(float(pq.max()))
+        done += b
+    tail = 100.0 * (1.0 - level) / 2.0
+    out: dict[str, tuple[float, float]] = {}
+    for name, vals in values.items():
+        lo, hi = np.percentile(np.asarray(vals), [tail, 100.0 - tail], method="lower")
+        out[name] = (float(lo), float(hi))
     return out

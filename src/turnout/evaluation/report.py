@@ -36,6 +36,19 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _ci(s: RouterSummary, metric: str, *, pct: bool) -> str:
+    """`` [low, high]`` of the summary's 95% bootstrap interval of ``metric``, or ``""``."""
+    if metric not in s.ci95:
+        return ""
+    show = _pct if pct else _fmt
+    low, high = s.ci95[metric]
+    return f" [{show(low)}, {show(high)}]"
+
+
+def _ci_json(s: RouterSummary) -> dict[str, list[float | None]]:
+    return {m: [_num(lo), _num(hi)] for m, (lo, hi) in s.ci95.items()}
+
+
 @dataclass(frozen=True, eq=False)
 class EvalReport:
     """Everything one ``turnout eval`` run measured.
@@ -84,6 +97,7 @@ class EvalReport:
             "savings_at_95": _num(s.savings_at_95),
             "savings_at_97": _num(s.savings_at_97),
             "max_quality": _num(s.max_quality),
+            "ci95": _ci_json(s),
             "cost_kind": s.cost_kind,
             "strong_share_kind": s.share_kind,
             "curve": [
@@ -158,7 +172,12 @@ class EvalReport:
 
     # ------------------------------------------------------------- tables
     def rows(self) -> list[list[str]]:
-        """Rows of the summary table (header first): routers, random mix, oracle, models."""
+        """Rows of the summary table (header first): routers, random mix, oracle, models.
+
+        Max quality and savings carry their 95% bootstrap interval over the held-out prompts
+        in brackets where it was computed (``n/a`` as a low end: the target is missed in more
+        than 2.5% of the resamples).
+        """
         header = [
             "router",
             "max quality",
@@ -175,10 +194,10 @@ class EvalReport:
             rows.append(
                 [
                     s.name,
-                    _fmt(s.max_quality),
-                    _pct(s.savings_at_parity),
-                    _pct(s.savings_at_97),
-                    _pct(s.savings_at_95),
+                    _fmt(s.max_quality) + _ci(s, "max_quality", pct=False),
+                    _pct(s.savings_at_parity) + _ci(s, "savings_at_parity", pct=True),
+                    _pct(s.savings_at_97) + _ci(s, "savings_at_97", pct=True),
+                    _pct(s.savings_at_95) + _ci(s, "savings_at_95", pct=True),
                     _fmt(s.apgr),
                     _pct(s.cpt50),
                     _pct(s.cpt80),
@@ -261,6 +280,7 @@ class EvalReport:
             console.print(line, highlight=False, soft_wrap=True)
         for rows in (self.rows(), self.model_rows()):
             table = Table(*rows[0])
+            table.columns[0].no_wrap = True
             for row in rows[1:]:
                 table.add_row(*row)
             console.print(table)
@@ -287,6 +307,7 @@ def _metrics_json(s: RouterSummary) -> dict[str, Any]:
         "savings_at_95": _num(s.savings_at_95),
         "savings_at_97": _num(s.savings_at_97),
         "max_quality": _num(s.max_quality),
+        "ci95": _ci_json(s),
         "n_prompts": len(s.curve.choices[0]) if s.curve is not None else None,
     }
 
