@@ -153,6 +153,17 @@ class _Flush:
 _STOP = object()
 
 
+def _sort_item(item: object, rows: list[LedgerRow], markers: list[_Flush]) -> bool:
+    """Add a queue item to ``rows`` or ``markers``; True if it is the stop marker."""
+    if item is _STOP:
+        return True
+    if isinstance(item, _Flush):
+        markers.append(item)
+    elif isinstance(item, LedgerRow):
+        rows.append(item)
+    return False
+
+
 def _close_at_exit(ref: weakref.ref[BatchLedger]) -> None:
     ledger = ref()
     if ledger is not None:
@@ -255,23 +266,12 @@ class BatchLedger:
         item: object = first
         deadline = time.monotonic() + self.flush_interval_s
         while True:
-            if item is _STOP:
-                stop = True
-            elif isinstance(item, _Flush):
-                markers.append(item)
-            elif isinstance(item, LedgerRow):
-                rows.append(item)
+            stop = _sort_item(item, rows, markers) or stop
             if stop or markers or len(rows) >= self.batch_rows:
                 # Flush and stop markers write at once, without waiting for the interval.
                 try:
                     while len(rows) < self.batch_rows:
-                        nxt = self._queue.get_nowait()
-                        if nxt is _STOP:
-                            stop = True
-                        elif isinstance(nxt, _Flush):
-                            markers.append(nxt)
-                        elif isinstance(nxt, LedgerRow):
-                            rows.append(nxt)
+                        stop = _sort_item(self._queue.get_nowait(), rows, markers) or stop
                 except queue.Empty:
                     pass
                 return rows, markers, stop
