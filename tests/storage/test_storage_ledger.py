@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ from turnout.storage.base import Attempt, LedgerRow
 from turnout.storage.config import StorageConfig
 from turnout.storage.factory import open_ledger
 from turnout.storage.ledger import MemoryLedger, SqliteLedger
+from turnout.storage.postgres import PostgresLedger
 from turnout.types import CandidateScore, Removal, RouteDecision, Usage
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -320,3 +322,51 @@ def test_usage_by_key(backend: str, tmp_path: Path) -> None:
     assert (k2.requests, k2.ok, k2.failed, k2.unpriced) == (2, 1, 1, 2)
     assert k2.cost_usd == 0.0
     assert totals[None].recorded_cost_usd == pytest.approx(0.002)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sql_ledger_reader_close_reopen_and_errors(backend: str, tmp_path: Path) -> None:
+    """Both SQL ledgers: close() closes the read connection, every time it is called; a read
+    after close opens a new one; a failing read raises StorageError naming the database."""
+    if backend == "postgres" and not _postgres_reachable():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+    schema = "ledger_" + secrets.token_hex(4)
+    if backend == "sqlite":
+        path = tmp_path / "ledger.db"
+        ledger: SqliteLedger | PostgresLedger = SqliteLedger(path)
+        drop_sql, url, error = "DROP TABLE ledger", None, f"ledger {str(path)!r}: no such table"
+    else:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        ledger = PostgresLedger(url)
+        drop_sql, error = "DROP TABLE turnout_ledger", "postgres ledger at 127.0.0.1:5432/test: "
+    try:
+        ledger.append(make_row("r1"))
+        ledger.flush()
+        assert ledger.get("r1") is not None
+        first_reader = ledger._reader
+        assert first_reader is not None
+        ledger.close()
+        assert ledger._reader is None
+        ledger.close()
+        assert [r.request_id for r in ledger.recent()] == ["r1"]
+        assert ledger._reader is not None and ledger._reader is not first_reader
+        if url is None:
+            conn_sqlite = sqlite3.connect(tmp_path / "ledger.db")
+            conn_sqlite.execute(drop_sql)
+            conn_sqlite.close()
+        else:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(drop_sql)
+        with pytest.raises(StorageError, match=re.escape(error)):
+            ledger.get("r1")
+        with pytest.raises(StorageError, match=re.escape(error)):
+            ledger.usage_by_key(since=0.0)
+        ledger.close()
+        assert ledger._reader is None
+    finally:
+        ledger.close()
+        if url is not None:
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")

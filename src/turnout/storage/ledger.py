@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from turnout.errors import StorageError
 from turnout.storage._sqlite import connect
@@ -32,7 +32,14 @@ from turnout.storage.base import Attempt, LedgerRow
 from turnout.storage.usage import KeyUsage, usage_from_rows, usage_from_sql, usage_sql
 from turnout.types import RouteDecision, Usage
 
-__all__ = ["BatchLedger", "MemoryLedger", "SqliteLedger", "row_from_record", "row_to_record"]
+__all__ = [
+    "BatchLedger",
+    "MemoryLedger",
+    "SqlLedger",
+    "SqliteLedger",
+    "row_from_record",
+    "row_to_record",
+]
 
 logger = logging.getLogger("turnout.storage.ledger")
 
@@ -335,6 +342,92 @@ class BatchLedger:
         )
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_ConnT = TypeVar("_ConnT", bound=_Closable)
+
+
+class SqlLedger(BatchLedger, Generic[_ConnT]):
+    """Base of ledgers in a SQL table: reads go through a second connection of their own.
+
+    The writer thread keeps its connection (:meth:`_write`, :meth:`_shutdown`); readers share
+    one more, opened on first use and guarded by a lock. Subclasses set :attr:`table` and
+    :attr:`placeholder` and supply :meth:`_fetch` for their driver.
+
+    Args:
+        flush_interval_s: Most time a row waits before its batch is written, seconds.
+        batch_rows: Most rows per transaction.
+        dead_letter_path: JSON-lines file for rows that could not be written.
+        store_prompts: If False, ``prompt_text`` is dropped before the row is queued.
+    """
+
+    table = "ledger"
+    placeholder = "?"
+
+    def __init__(
+        self,
+        *,
+        flush_interval_s: float,
+        batch_rows: int,
+        dead_letter_path: Path | None,
+        store_prompts: bool,
+    ) -> None:
+        super().__init__(
+            flush_interval_s=flush_interval_s,
+            batch_rows=batch_rows,
+            dead_letter_path=dead_letter_path,
+            store_prompts=store_prompts,
+        )
+        self._read_lock = threading.Lock()
+        self._reader: _ConnT | None = None
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """Run one query on the reader connection (opened if needed) and return all its rows.
+
+        Called with the read lock held.
+
+        Raises:
+            StorageError: If the connection or the query fails.
+        """
+        raise NotImplementedError
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._read_lock:
+            return self._fetch(sql, params)
+
+    def get(self, request_id: str) -> LedgerRow | None:
+        """The latest written row of ``request_id``, or ``None``."""
+        rows = self._read(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE request_id = {self.placeholder} "
+            "ORDER BY id DESC LIMIT 1",
+            (request_id,),
+        )
+        return row_from_record(rows[0]) if rows else None
+
+    def recent(self, limit: int = 100) -> list[LedgerRow]:
+        """The latest ``limit`` written rows, newest first."""
+        rows = self._read(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} ORDER BY id DESC "
+            f"LIMIT {self.placeholder}",
+            (limit,),
+        )
+        return [row_from_record(r) for r in rows]
+
+    def usage_by_key(self, since: float) -> list[KeyUsage]:
+        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
+        return usage_from_sql(self._read(usage_sql(self.table, self.placeholder), (since,)))
+
+    def close(self) -> None:
+        """Write everything queued, stop the writer and close connections. Idempotent."""
+        super().close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -355,7 +448,7 @@ CREATE INDEX IF NOT EXISTS ledger_key_started ON ledger (key_id, started_at);
 _INSERT = f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
-class SqliteLedger(BatchLedger):
+class SqliteLedger(SqlLedger[sqlite3.Connection]):
     """The default ledger: a SQLite file in WAL mode (table ``ledger``).
 
     Args:
@@ -388,8 +481,6 @@ class SqliteLedger(BatchLedger):
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"ledger {str(self.path)!r}: {exc}") from exc
-        self._read_lock = threading.Lock()
-        self._reader: sqlite3.Connection | None = None
         self._start()
 
     def _write(self, rows: list[LedgerRow]) -> None:
@@ -405,48 +496,13 @@ class SqliteLedger(BatchLedger):
     def _shutdown(self) -> None:
         self._conn.close()
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[LedgerRow]:
-        with self._read_lock:
-            if self._reader is None:
-                self._reader = connect(self.path)
-            try:
-                return [row_from_record(r) for r in self._reader.execute(sql, params)]
-            except sqlite3.Error as exc:
-                raise StorageError(f"ledger {str(self.path)!r}: {exc}") from exc
-
-    def get(self, request_id: str) -> LedgerRow | None:
-        """The latest row of ``request_id`` that is written, or ``None``."""
-        rows = self._query(
-            f"SELECT {', '.join(COLUMNS)} FROM ledger WHERE request_id = ? ORDER BY id DESC "
-            "LIMIT 1",
-            (request_id,),
-        )
-        return rows[0] if rows else None
-
-    def recent(self, limit: int = 100) -> list[LedgerRow]:
-        """The latest ``limit`` written rows, newest first."""
-        return self._query(
-            f"SELECT {', '.join(COLUMNS)} FROM ledger ORDER BY id DESC LIMIT ?", (limit,)
-        )
-
-    def usage_by_key(self, since: float) -> list[KeyUsage]:
-        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
-        with self._read_lock:
-            if self._reader is None:
-                self._reader = connect(self.path)
-            try:
-                rows = self._reader.execute(usage_sql("ledger", "?"), (since,)).fetchall()
-            except sqlite3.Error as exc:
-                raise StorageError(f"ledger {str(self.path)!r}: {exc}") from exc
-        return usage_from_sql(rows)
-
-    def close(self) -> None:
-        """Write everything queued, stop the writer and close connections. Idempotent."""
-        super().close()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self._reader is None:
+            self._reader = connect(self.path)
+        try:
+            return self._reader.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"ledger {str(self.path)!r}: {exc}") from exc
 
 
 class MemoryLedger(BatchLedger):

@@ -18,8 +18,7 @@ import psycopg
 from turnout.errors import StorageError
 from turnout.storage.base import LedgerRow
 from turnout.storage.keys import SqlKeyStore
-from turnout.storage.ledger import COLUMNS, BatchLedger, row_from_record, row_to_record
-from turnout.storage.usage import KeyUsage, usage_from_sql, usage_sql
+from turnout.storage.ledger import COLUMNS, SqlLedger, row_to_record
 
 __all__ = ["PostgresKeyStore", "PostgresLedger"]
 
@@ -42,10 +41,9 @@ CREATE INDEX IF NOT EXISTS turnout_ledger_key_started ON turnout_ledger (key_id,
 _INSERT = (
     f"INSERT INTO turnout_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
 )
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM turnout_ledger"
 
 
-class PostgresLedger(BatchLedger):
+class PostgresLedger(SqlLedger[psycopg.Connection[Any]]):
     """Ledger rows in table ``turnout_ledger`` of a PostgreSQL database.
 
     Args:
@@ -58,6 +56,9 @@ class PostgresLedger(BatchLedger):
     Raises:
         StorageError: If the database cannot be reached or the schema cannot be created.
     """
+
+    table = "turnout_ledger"
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -82,8 +83,6 @@ class PostgresLedger(BatchLedger):
                 self._conn.execute(_SCHEMA)
         except psycopg.Error as exc:
             raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
-        self._read_lock = threading.Lock()
-        self._reader: psycopg.Connection[Any] | None = None
         self._start()
 
     def _write(self, rows: list[LedgerRow]) -> None:
@@ -95,45 +94,13 @@ class PostgresLedger(BatchLedger):
     def _shutdown(self) -> None:
         self._conn.close()
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[LedgerRow]:
-        with self._read_lock:
-            try:
-                if self._reader is None or self._reader.closed:
-                    self._reader = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
-                rows = self._reader.execute(sql, params).fetchall()
-            except psycopg.Error as exc:
-                raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
-        return [row_from_record(r) for r in rows]
-
-    def get(self, request_id: str) -> LedgerRow | None:
-        """The latest written row of ``request_id``, or ``None``."""
-        rows = self._query(
-            f"{_SELECT} WHERE request_id = %s ORDER BY id DESC LIMIT 1", (request_id,)
-        )
-        return rows[0] if rows else None
-
-    def recent(self, limit: int = 100) -> list[LedgerRow]:
-        """The latest ``limit`` written rows, newest first."""
-        return self._query(f"{_SELECT} ORDER BY id DESC LIMIT %s", (limit,))
-
-    def usage_by_key(self, since: float) -> list[KeyUsage]:
-        """Totals per key of the written rows started at or after ``since`` (Unix time)."""
-        with self._read_lock:
-            try:
-                if self._reader is None or self._reader.closed:
-                    self._reader = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
-                rows = self._reader.execute(usage_sql("turnout_ledger", "%s"), (since,)).fetchall()
-            except psycopg.Error as exc:
-                raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
-        return usage_from_sql(rows)
-
-    def close(self) -> None:
-        """Write everything queued, stop the writer and close connections. Idempotent."""
-        super().close()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            if self._reader is None or self._reader.closed:
+                self._reader = psycopg.connect(self._url, connect_timeout=5, autocommit=True)
+            return self._reader.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise StorageError(f"postgres ledger at {self._where}: {exc}") from exc
 
 
 _KEYS_SCHEMA = """
