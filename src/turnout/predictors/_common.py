@@ -208,7 +208,7 @@ class CompactLinear:
     def apply_row(self, row: SparseRow) -> FloatArray:
         """``x @ W + b`` for one sparse row ``(indices, values)``, shape (n_outputs,)."""
         idx, val = row
-        return np.asarray(val @ self.weights[self.lookup[idx]] + self.intercept)
+        return np.asarray(np.dot(val, self.weights.take(self.lookup[idx], axis=0)) + self.intercept)
 
     def _dense(self) -> FloatArray:
         full = np.zeros((self.n_features, self.weights.shape[1]))

@@ -140,7 +140,7 @@ class EnsemblePredictor(EncodedPredictor):
         preds: dict[int, FloatArray] = {}
         if fused is not None:
             idx, val = row
-            z = val @ fused.weights[fused.lookup[idx]] + fused.intercept
+            z = np.dot(val, fused.weights.take(fused.lookup[idx], axis=0)) + fused.intercept
             for i, start, stop, post in fused.outputs:
                 preds[i] = post(z[start:stop])
         total: FloatArray | None = None
