@@ -5,9 +5,7 @@ ledger and keys in SQLite on disk; counters in process or in the real local Redi
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,6 @@ import httpx
 import openai
 import pytest
 import redis
-import uvicorn
 import yaml
 
 from turnout.config import load_config
@@ -26,6 +23,7 @@ from turnout.storage.base import KeySpec, LedgerRow, Limits
 from turnout.storage.keys import SqliteKeyStore
 from turnout.storage.ledger import SqliteLedger
 from turnout.testing.upstream import Reply, UpstreamServer
+from turnout.testing.uvicorn_thread import ServedApp, serve_in_thread
 
 ADMIN_KEY = "admin-e2e-key-0123456789abcdef"
 UPSTREAM_KEY = "sk-upstream-deployment-key"
@@ -55,16 +53,15 @@ def redis_reachable() -> bool:
 
 @dataclass
 class Running:
-    url: str
     app: Any
-    server: uvicorn.Server
-    thread: threading.Thread
-    sock: socket.socket
+    served: ServedApp
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.served.port}"
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+        self.served.stop()
 
 
 @pytest.fixture
@@ -100,20 +97,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Running]]:
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         env = {"UPSTREAM_KEY": UPSTREAM_KEY, "TURNOUT_ADMIN_KEY": ADMIN_KEY}
         app = create_app(load_config(path, environ=env), environ=env)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(
-            uvicorn.Config(app, loop="asyncio", http="httptools", log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        for _ in range(500):
-            if server.started:
-                break
-            threading.Event().wait(0.01)
-        assert server.started, "gateway did not start"
-        gw = Running(f"http://127.0.0.1:{sock.getsockname()[1]}", app, server, thread, sock)
+        gw = Running(app, serve_in_thread(app))
         running.append(gw)
         return gw
 
