@@ -8,8 +8,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,7 +21,7 @@ from turnout.errors import StorageError
 from turnout.storage.base import Attempt, LedgerRow
 from turnout.storage.config import StorageConfig
 from turnout.storage.factory import open_ledger
-from turnout.storage.ledger import MemoryLedger, SqliteLedger
+from turnout.storage.ledger import MemoryLedger, SqliteLedger, SqlLedger
 from turnout.storage.postgres import PostgresLedger
 from turnout.types import CandidateScore, Removal, RouteDecision, Usage
 
@@ -204,6 +207,21 @@ def _postgres_reachable() -> bool:
     return True
 
 
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """The test database's URL with a fresh schema as its search path; dropped afterwards."""
+    if not _postgres_reachable():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+    schema = "ledger_" + secrets.token_hex(4)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL on 127.0.0.1:5432 unreachable")
 def test_postgres_ledger_round_trip() -> None:
     ledger = open_ledger(StorageConfig(url=POSTGRES_URL, store_prompts=False))
@@ -291,26 +309,17 @@ def _usage_rows() -> list[LedgerRow]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "memory", "postgres"])
-def test_usage_by_key(backend: str, tmp_path: Path) -> None:
-    if backend == "postgres" and not _postgres_reachable():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
-    if backend == "sqlite":
-        ledger = open_ledger(StorageConfig(url=f"sqlite:///{tmp_path}/l.db"))
-    elif backend == "memory":
-        ledger = open_ledger(StorageConfig(url="memory://"))
+def test_usage_by_key(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if backend == "postgres":
+        url: str = request.getfixturevalue("postgres_schema_url")
     else:
-        schema = "ledger_" + secrets.token_hex(4)
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        ledger = open_ledger(StorageConfig(url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"))
+        url = {"sqlite": f"sqlite:///{tmp_path}/l.db", "memory": "memory://"}[backend]
+    ledger = open_ledger(StorageConfig(url=url))
     for row in _usage_rows():
         ledger.append(row)
     ledger.flush()
     totals = {u.key_id: u for u in ledger.usage_by_key(since=500.0)}
     ledger.close()
-    if backend == "postgres":
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
     assert list(totals) == ["k1", "k2", None]
     k1, k2 = totals["k1"], totals["k2"]
     assert (k1.requests, k1.ok, k1.failed, k1.rejected) == (3, 2, 0, 1)
@@ -325,22 +334,28 @@ def test_usage_by_key(backend: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_sql_ledger_reader_close_reopen_and_errors(backend: str, tmp_path: Path) -> None:
+def test_sql_ledger_reader_close_reopen_and_errors(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Both SQL ledgers: close() closes the read connection, every time it is called; a read
     after close opens a new one; a failing read raises StorageError naming the database."""
-    if backend == "postgres" and not _postgres_reachable():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
-    schema = "ledger_" + secrets.token_hex(4)
+    ledger: SqlLedger[Any]
     if backend == "sqlite":
         path = tmp_path / "ledger.db"
-        ledger: SqliteLedger | PostgresLedger = SqliteLedger(path)
-        drop_sql, url, error = "DROP TABLE ledger", None, f"ledger {str(path)!r}: no such table"
+        ledger, error = SqliteLedger(path), f"ledger {str(path)!r}: "
+
+        def drop_table() -> None:
+            with closing(sqlite3.connect(path)) as conn:
+                conn.execute("DROP TABLE ledger")
+
     else:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        ledger = PostgresLedger(url)
-        drop_sql, error = "DROP TABLE turnout_ledger", "postgres ledger at 127.0.0.1:5432/test: "
+        url = request.getfixturevalue("postgres_schema_url")
+        ledger, error = PostgresLedger(url), "postgres ledger at 127.0.0.1:5432/test: "
+
+        def drop_table() -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("DROP TABLE turnout_ledger")
+
     try:
         ledger.append(make_row("r1"))
         ledger.flush()
@@ -352,13 +367,7 @@ def test_sql_ledger_reader_close_reopen_and_errors(backend: str, tmp_path: Path)
         ledger.close()
         assert [r.request_id for r in ledger.recent()] == ["r1"]
         assert ledger._reader is not None and ledger._reader is not first_reader
-        if url is None:
-            conn_sqlite = sqlite3.connect(tmp_path / "ledger.db")
-            conn_sqlite.execute(drop_sql)
-            conn_sqlite.close()
-        else:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(drop_sql)
+        drop_table()
         with pytest.raises(StorageError, match=re.escape(error)):
             ledger.get("r1")
         with pytest.raises(StorageError, match=re.escape(error)):
@@ -367,6 +376,3 @@ def test_sql_ledger_reader_close_reopen_and_errors(backend: str, tmp_path: Path)
         assert ledger._reader is None
     finally:
         ledger.close()
-        if url is not None:
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
