@@ -26,6 +26,8 @@ def message_text(message: Mapping[str, Any]) -> str:
         The text, parts joined by newlines; ``""`` if there is none.
     """
     content = message.get("content")
+    if type(content) is str and not message.get("tool_calls"):
+        return content  # the common shape, as the general path below would join it
     parts: list[str] = []
     if isinstance(content, str):
         parts.append(content)

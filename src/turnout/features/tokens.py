@@ -54,11 +54,11 @@ def count_tokens(text: str) -> int:
     if not text:
         return 0
     if text.isascii():
-        lengths = list(map(len, _PIECE_ASCII.findall(text)))
+        pieces = _PIECE_ASCII.findall(text)
         try:
-            return sum(map(_ASCII_COST.__getitem__, lengths))
+            return sum(map(_ASCII_COST.__getitem__, map(len, pieces)))
         except IndexError:  # a piece longer than the table (a long run of one class)
-            return sum(map(_ascii_cost, lengths))
+            return sum(map(_ascii_cost, map(len, pieces)))
     n = 0
     for piece in _PIECE.findall(text):
         length = len(piece)
