@@ -27,6 +27,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from turnout.evaluation.lab import fit_length_predictor
 from turnout.features import count_tokens, encoders, route_request_from_chat
 from turnout.policies import UtilityPolicy
 from turnout.predictors import DEFAULT_PREDICTOR, PREDICTORS, KNNPredictor
+from turnout.predictors._common import single_thread
 from turnout.router import Router
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +127,18 @@ def main() -> None:
         return predictor.encoder_.encode_one(prompt)
 
     encode = timings_ms(encode_uncached, args.calls)
+    tokens = timings_ms(lambda: count_tokens(prompt), args.calls)
+    knn_members = [m for m in getattr(predictor, "members_", []) if isinstance(m, KNNPredictor)]
+    knn_row = []
+    if knn_members:
+        knn_member = knn_members[0]
+        row = predictor.encoder_.encode_one(prompt)
+
+        def knn_alone() -> object:
+            with single_thread():
+                return knn_member._predict_row(row)
+
+        knn_row = timings_ms(knn_alone, args.calls)
     rows = [
         (
             f"one decision, fast encoder ({DEFAULT_PREDICTOR}), 256-token prompt",
@@ -144,7 +158,24 @@ def main() -> None:
             f"{pct(encode, 99):.3f} ms",
             "",
         ),
+        (
+            "of which: counting the prompt's tokens",
+            f"{pct(tokens, 50):.3f} ms",
+            f"{pct(tokens, 99):.3f} ms",
+            "",
+        ),
     ]
+    if knn_row:
+        n_train, n_dims = knn_members[0].train_.shape
+        rows.append(
+            (
+                f"of which: the kNN member ({n_train:,} x {n_dims} float32 scan, top "
+                f"{knn_members[0].n_neighbors}; alone, so with warmer caches)",
+                f"{pct(knn_row, 50):.3f} ms",
+                f"{pct(knn_row, 99):.3f} ms",
+                "",
+            )
+        )
     sentence_note = "skipped (--skip-sentence)"
     if not args.skip_sentence:
         try:
@@ -180,11 +211,22 @@ def main() -> None:
         except ImportError as exc:
             sentence_note = f"not measured: {exc}"
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     lines = [
         "# Routing speed",
         "",
         "Command: `python benchmarks/route_latency.py` "
-        f"(data: `{args.data.name}`, {table.n_prompts} prompts x {len(table.models)} models).",
+        f"(data: `{args.data.name}`, {table.n_prompts} prompts x {len(table.models)} models; "
+        f"code at commit {commit}).",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; load average (1 / 5 / 15 min) {load_start} before the "
         f"fast-encoder timings and {load} at the end (the machine is shared with other jobs, "
