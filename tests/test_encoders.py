@@ -152,3 +152,15 @@ def test_predictor_over_the_sentence_encoder_saves_without_the_torch_model(tmp_p
     np.testing.assert_allclose(
         load_predictor(path).predict(["What is 3 plus 4?"]), pred[:1], atol=1e-6
     )
+
+
+@pytest.mark.skipif(not _HAS_ML, reason="the `ml` extra (torch, sentence-transformers) is absent")
+def test_one_prompt_through_the_traced_transformer_equals_the_plain_module() -> None:
+    enc = SentenceEncoder().fit([])
+    assert enc._traced() is not None  # traced and checked at fit
+    texts = ["Hi", TEXTS[0], " ".join(TEXTS) * 20]  # 256 word pieces at most (cut)
+    traced = np.vstack([enc.transform([t]) for _ in range(3) for t in texts])
+    enc._traced_net = None  # the plain module
+    plain = np.vstack([enc.transform([t]) for _ in range(3) for t in texts])
+    np.testing.assert_array_equal(traced, plain)
+    assert "_traced_net" not in enc.__getstate__()

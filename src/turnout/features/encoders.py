@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import warnings
 import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol, Self, runtime_checkable
@@ -383,7 +384,12 @@ class SentenceEncoder:
     Prompts are cut to the model's 256 word pieces (as sentence-transformers does), run
     through the transformer under ``torch.inference_mode()`` and mean-pooled over their
     tokens in float32, then L2-normalised: the embedding of sentence-transformers' pipeline,
-    without its per-call overhead. One prompt runs on one torch thread.
+    without its per-call overhead. One prompt runs on one torch thread, through the
+    transformer traced and frozen with TorchScript (the same kernels without the Python of
+    the Hugging Face forward: about 10% faster, identical outputs). The traced module is
+    built on first use (or by :meth:`fit`), checked against the plain module on two prompts
+    of different lengths, and not used (the plain module serves) if tracing fails or the
+    outputs differ; it is never saved.
 
     Args:
         batch_size: Prompts per forward pass in :meth:`transform`.
@@ -441,25 +447,71 @@ class SentenceEncoder:
         return model
 
     def fit(self, prompts: Sequence[str]) -> Self:
-        """Nothing to learn; loads the model so that the first routing call is fast."""
+        """Nothing to learn; loads (and traces) the model so that the first routing call is fast."""
         self._model()
+        self._traced()
         return self
+
+    def _tokens(self, texts: list[str]) -> dict[str, Any]:
+        model = self._model()
+        batch = model.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=model.max_seq_length,
+            return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _traced(self) -> Any:
+        """The transformer traced and frozen for one prompt (TorchScript), or ``None``.
+
+        ``None`` when tracing fails or the traced module's output differs from the plain
+        module's on two check prompts of different lengths; then single prompts take the
+        plain module. Built once per encoder object.
+        """
+        cached = self.__dict__.get("_traced_net", False)
+        if cached is not False:
+            return cached
+        model = self._model()
+        torch: Any = importlib.import_module("torch")  # present: the model loaded
+        net = model[0].auto_model
+        traced = None
+        example = self._tokens(["turnout sends each request to the cheapest good model"])
+        checks = [
+            self._tokens(["Hi"]),
+            self._tokens([" ".join(["Which model answers this question best?"] * 40)]),
+        ]
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer warnings on shape checks
+                candidate = torch.jit.freeze(
+                    torch.jit.trace(net.eval(), example_kwarg_inputs=example, strict=False)
+                )
+                for batch in checks:
+                    for _ in range(3):  # the first calls of a frozen module profile it
+                        got = _last_hidden(candidate(**batch))
+                    if not torch.equal(got, net(**batch).last_hidden_state):
+                        break
+                else:
+                    traced = candidate
+        except Exception:  # noqa: BLE001 - any tracing failure: the plain module serves
+            traced = None
+        self._traced_net = traced
+        return traced
 
     def _embed(self, texts: list[str]) -> Any:
         """Unit-norm float32 embeddings of one batch, a torch tensor (len(texts), 384)."""
         model = self._model()
         torch: Any = importlib.import_module("torch")  # present: the model loaded
         net = model[0].auto_model
+        traced = self._traced() if len(texts) == 1 else None
         with torch.inference_mode():
-            batch = model.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=model.max_seq_length,
-                return_tensors="pt",
-            )
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            tokens = net(**batch).last_hidden_state.float()
+            batch = self._tokens(texts)
+            if traced is not None:
+                tokens = _last_hidden(traced(**batch)).float()
+            else:
+                tokens = net(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=1).cpu()
@@ -493,7 +545,12 @@ class SentenceEncoder:
 
     def __getstate__(self) -> dict[str, Any]:
         # The torch model is re-loaded from the installed package, never pickled.
-        return {k: v for k, v in self.__dict__.items() if k != "_st_model"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_st_model", "_traced_net")}
+
+
+def _last_hidden(output: Any) -> Any:
+    """``last_hidden_state`` of a traced Hugging Face model's output (a dict or a tuple)."""
+    return output["last_hidden_state"] if isinstance(output, dict) else output[0]
 
 
 def _native_bf16() -> bool:
