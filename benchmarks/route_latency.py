@@ -24,21 +24,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import platform
 import resource
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from turnout.evaluation.datasets import load_outcomes
+from turnout.evaluation.datasets import OutcomeTable, load_outcomes
 from turnout.evaluation.lab import fit_length_predictor
 from turnout.features import count_tokens, encoders, route_request_from_chat
 from turnout.policies import UtilityPolicy
-from turnout.predictors import DEFAULT_PREDICTOR, PREDICTORS, KNNPredictor
+from turnout.predictors import (
+    DEFAULT_PREDICTOR,
+    PREDICTORS,
+    KNNPredictor,
+    OutputLengthPredictor,
+)
 from turnout.predictors._common import single_thread
 from turnout.router import Router
 
@@ -76,6 +83,128 @@ def timings_ms(fn: Callable[[], object], calls: int, warmup: int = 20) -> list[f
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
+
+
+Row = tuple[str, str, str, str]
+
+
+def knn_rows(router: Router, prompt: str, body: Mapping[str, Any], calls: int) -> list[Row]:
+    """The kNN member alone, and a decision with its matrix cut (what the rest costs)."""
+    predictor = router.predictor
+    members = [m for m in getattr(predictor, "members_", []) if isinstance(m, KNNPredictor)]
+    if not members or predictor is None:
+        return []
+    knn = members[0]
+    row = predictor.encoder_.encode_one(prompt)  # type: ignore[attr-defined]
+
+    def knn_alone() -> object:
+        with single_thread():
+            return knn._predict_row(row)
+
+    alone = timings_ms(knn_alone, calls)
+    # The same decisions with the kNN member's training matrix cut to 512 rows, small enough
+    # not to flush the CPU caches on every call (other predictions: a diagnostic only).
+    small = pickle.loads(pickle.dumps(predictor))
+    for member in small.members_:
+        if isinstance(member, KNNPredictor):
+            member.train_ = np.ascontiguousarray(member.train_[:512])
+            member._filled = member._filled[:512]
+            member._observed = member._observed[:512]
+    small_router = Router(
+        router.catalog,
+        router.candidates,
+        router.policy,
+        predictor=small,
+        length_predictor=router.length_predictor,
+    )
+
+    def decide_small() -> object:
+        encoders._LAST[0] = None
+        return small_router.route(route_request_from_chat(body))
+
+    cut = timings_ms(decide_small, calls)
+    n_train, n_dims = knn.train_.shape
+    return [
+        (
+            f"of which: the kNN member ({n_train:,} x {n_dims} float32 scan, top "
+            f"{knn.n_neighbors}; timed alone, so with warmer caches)",
+            f"{pct(alone, 50):.3f} ms",
+            f"{pct(alone, 99):.3f} ms",
+            "",
+        ),
+        (
+            "diagnostic: one decision with the kNN member's matrix cut to 512 rows "
+            "(other predictions; the rest of a decision when the scan does not flush the caches)",
+            f"{pct(cut, 50):.3f} ms",
+            f"{pct(cut, 99):.3f} ms",
+            "",
+        ),
+    ]
+
+
+def sentence_rows(
+    table: OutcomeTable,
+    length: OutputLengthPredictor | None,
+    body: Mapping[str, Any],
+    n_train: int,
+    calls: int,
+) -> list[Row]:
+    """One decision with the sentence encoder, traced and plain transformer alternately.
+
+    Raises:
+        ImportError: If the ``ml`` extra is missing.
+    """
+    n = min(n_train, table.n_prompts)
+    knn = KNNPredictor(encoder="minilm").fit(
+        list(table.prompts[:n]), table.scores[:n], list(table.models)
+    )
+    sentence = knn.encoder_
+    assert isinstance(sentence, encoders.SentenceEncoder)
+    precision = sentence.resolved_precision()
+    slow_router = Router(
+        table.to_catalog(),
+        list(table.models),
+        UtilityPolicy(0.001),
+        predictor=knn,
+        length_predictor=length,
+    )
+
+    def decide_slow() -> object:
+        return slow_router.route(route_request_from_chat(body))
+
+    # One prompt runs through the traced transformer; the plain module is timed in
+    # alternating blocks of 10 decisions, so that load changes hit both alike.
+    traced = sentence._traced()
+    slow: list[float] = []
+    plain: list[float] = []
+    timings_ms(decide_slow, 5)
+    for _ in range(max(1, calls // 10)):
+        sentence._traced_net = traced
+        slow += timings_ms(decide_slow, 10, warmup=1)
+        if traced is not None:
+            sentence._traced_net = None
+            plain += timings_ms(decide_slow, 10, warmup=1)
+    sentence._traced_net = traced
+    rows = [
+        (
+            f"one decision, sentence encoder (knn over MiniLM in {precision}, "
+            f"{n} training prompts{', traced transformer' if traced is not None else ''})",
+            f"{pct(slow, 50):.2f} ms",
+            f"{pct(slow, 99):.2f} ms",
+            "p50 <= 20 ms",
+        )
+    ]
+    if plain:
+        rows.append(
+            (
+                "the same through the plain (untraced) transformer, timed in alternating "
+                "blocks of 10",
+                f"{pct(plain, 50):.2f} ms",
+                f"{pct(plain, 99):.2f} ms",
+                "",
+            )
+        )
+    return rows
 
 
 def main() -> None:
@@ -128,17 +257,6 @@ def main() -> None:
 
     encode = timings_ms(encode_uncached, args.calls)
     tokens = timings_ms(lambda: count_tokens(prompt), args.calls)
-    knn_members = [m for m in getattr(predictor, "members_", []) if isinstance(m, KNNPredictor)]
-    knn_row = []
-    if knn_members:
-        knn_member = knn_members[0]
-        row = predictor.encoder_.encode_one(prompt)
-
-        def knn_alone() -> object:
-            with single_thread():
-                return knn_member._predict_row(row)
-
-        knn_row = timings_ms(knn_alone, args.calls)
     rows = [
         (
             f"one decision, fast encoder ({DEFAULT_PREDICTOR}), 256-token prompt",
@@ -164,49 +282,12 @@ def main() -> None:
             f"{pct(tokens, 99):.3f} ms",
             "",
         ),
+        *knn_rows(router, prompt, body, args.calls),
     ]
-    if knn_row:
-        n_train, n_dims = knn_members[0].train_.shape
-        rows.append(
-            (
-                f"of which: the kNN member ({n_train:,} x {n_dims} float32 scan, top "
-                f"{knn_members[0].n_neighbors}; alone, so with warmer caches)",
-                f"{pct(knn_row, 50):.3f} ms",
-                f"{pct(knn_row, 99):.3f} ms",
-                "",
-            )
-        )
     sentence_note = "skipped (--skip-sentence)"
     if not args.skip_sentence:
         try:
-            n = min(args.sentence_train, table.n_prompts)
-            knn = KNNPredictor(encoder="minilm").fit(
-                list(table.prompts[:n]), table.scores[:n], list(table.models)
-            )
-            sentence = knn.encoder_
-            assert isinstance(sentence, encoders.SentenceEncoder)
-            precision = sentence.resolved_precision()
-            slow_router = Router(
-                catalog,
-                list(table.models),
-                UtilityPolicy(0.001),
-                predictor=knn,
-                length_predictor=length,
-            )
-            slow = timings_ms(
-                lambda: slow_router.route(route_request_from_chat(body)),
-                args.sentence_calls,
-                warmup=5,
-            )
-            rows.append(
-                (
-                    f"one decision, sentence encoder (knn over MiniLM in {precision}, "
-                    f"{n} training prompts)",
-                    f"{pct(slow, 50):.2f} ms",
-                    f"{pct(slow, 99):.2f} ms",
-                    "p50 <= 20 ms",
-                )
-            )
+            rows += sentence_rows(table, length, body, args.sentence_train, args.sentence_calls)
             sentence_note = "measured"
         except ImportError as exc:
             sentence_note = f"not measured: {exc}"
