@@ -36,13 +36,13 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _ci(s: RouterSummary, metric: str, *, pct: bool) -> str:
-    """`` [low, high]`` of the summary's 95% bootstrap interval of ``metric``, or ``""``."""
+def _ci(s: RouterSummary, metric: str, *, pct: bool, sep: str = " ") -> str:
+    """``sep + [low, high]``: the summary's 95% bootstrap interval of ``metric``, or ``""``."""
     if metric not in s.ci95:
         return ""
     show = _pct if pct else _fmt
     low, high = s.ci95[metric]
-    return f" [{show(low)}, {show(high)}]"
+    return f"{sep}[{show(low)}, {show(high)}]"
 
 
 def _ci_json(s: RouterSummary) -> dict[str, list[float | None]]:
@@ -171,12 +171,12 @@ class EvalReport:
         }
 
     # ------------------------------------------------------------- tables
-    def rows(self) -> list[list[str]]:
+    def rows(self, *, ci_sep: str = " ") -> list[list[str]]:
         """Rows of the summary table (header first): routers, random mix, oracle, models.
 
         Max quality and savings carry their 95% bootstrap interval over the held-out prompts
         in brackets where it was computed (``n/a`` as a low end: the target is missed in more
-        than 2.5% of the resamples).
+        than 2.5% of the resamples), after ``ci_sep``.
         """
         header = [
             "router",
@@ -194,10 +194,10 @@ class EvalReport:
             rows.append(
                 [
                     s.name,
-                    _fmt(s.max_quality) + _ci(s, "max_quality", pct=False),
-                    _pct(s.savings_at_parity) + _ci(s, "savings_at_parity", pct=True),
-                    _pct(s.savings_at_97) + _ci(s, "savings_at_97", pct=True),
-                    _pct(s.savings_at_95) + _ci(s, "savings_at_95", pct=True),
+                    _fmt(s.max_quality) + _ci(s, "max_quality", pct=False, sep=ci_sep),
+                    _pct(s.savings_at_parity) + _ci(s, "savings_at_parity", pct=True, sep=ci_sep),
+                    _pct(s.savings_at_97) + _ci(s, "savings_at_97", pct=True, sep=ci_sep),
+                    _pct(s.savings_at_95) + _ci(s, "savings_at_95", pct=True, sep=ci_sep),
                     _fmt(s.apgr),
                     _pct(s.cpt50),
                     _pct(s.cpt80),
@@ -271,14 +271,14 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def print_rich(self) -> None:
-        """Print the summary and baseline tables to the terminal with rich."""
+        """Print the summary and baseline tables to the terminal with rich (intervals below)."""
         from rich.console import Console
         from rich.table import Table
 
         console = Console(width=max(Console().width, 120))
         for line in self.header_lines():
             console.print(line, highlight=False, soft_wrap=True)
-        for rows in (self.rows(), self.model_rows()):
+        for rows in (self.rows(ci_sep="\n"), self.model_rows()):
             table = Table(*rows[0])
             table.columns[0].no_wrap = True
             for row in rows[1:]:
