@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
+from fixtures.local_services import REDIS_URL, require_redis
 from turnout.catalog import ModelCard
 from turnout.errors import (
     AdmissionError,
@@ -27,16 +27,7 @@ from turnout.storage.redis_counters import RedisCounters
 from turnout.storage.sqlite_counters import SqliteCounters
 from turnout.types import Usage
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = "admin-key-for-tests-0123456789"
-
-
-def redis_reachable() -> bool:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return False
-    return True
 
 
 def make_counters(backend: str, tmp_path: Path) -> Counters:
@@ -44,8 +35,7 @@ def make_counters(backend: str, tmp_path: Path) -> Counters:
         return MemoryCounters()
     if backend == "sqlite":
         return SqliteCounters(tmp_path / "counters.db")
-    if not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    require_redis()
     return RedisCounters(REDIS_URL)
 
 
@@ -246,8 +236,8 @@ def test_acceptance_budget_with_threads(backend: str, tmp_path: Path) -> None:
         with lock:
             results.append(outcome)
 
-    if backend == "redis" and not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    if backend == "redis":
+        require_redis()
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
@@ -418,8 +408,8 @@ def _process_worker(backend: str, db: str, plain: str, start: Any, out: Any) -> 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_acceptance_budget_across_processes(backend: str, tmp_path: Path) -> None:
     """8 processes (like gateway workers or replicas) share one key: 2 admitted, $0.008."""
-    if backend == "redis" and not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    if backend == "redis":
+        require_redis()
     import multiprocessing
 
     db = tmp_path / "keys.db"

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import redis
 import yaml
 
+from fixtures.local_services import REDIS_URL, require_redis
 from turnout.config import load_config
 from turnout.gateway.app import create_app
 from turnout.storage.base import KeySpec, LedgerRow, Limits
@@ -27,7 +27,6 @@ from turnout.testing.uvicorn_thread import ServedApp, serve_in_thread
 
 ADMIN_KEY = "admin-e2e-key-0123456789abcdef"
 UPSTREAM_KEY = "sk-upstream-deployment-key"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Output at $10 per 1M tokens, input free: max_tokens=500 makes the worst case exactly
 # $0.005, and an upstream reporting 400 completion tokens makes the real cost $0.004.
 MODELS = {
@@ -41,14 +40,6 @@ MODELS = {
 }
 REAL_USAGE = {"prompt_tokens": 9, "completion_tokens": 400, "total_tokens": 409}
 PROMPT = "the-secret-prompt-text-e2e-7731"
-
-
-def redis_reachable() -> bool:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return False
-    return True
 
 
 @dataclass
@@ -143,8 +134,8 @@ def test_acceptance_budget_through_the_gateway(
 ) -> None:
     """Budget $0.010; worst case $0.005, real $0.004; 8 requests at once: at most 2 admitted,
     the rest 429 budget_exceeded, final spend <= $0.010 (from the ledger after a restart)."""
-    if counters.startswith("redis") and not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    if counters.startswith("redis"):
+        require_redis()
     key = create_key(tmp_path, KeySpec("budgeted", limits=Limits(budget_usd=0.010)))
     upstream.script(default=Reply.ok("answer", usage=REAL_USAGE, delay_s=0.3))
     gw = serve(upstream, counters_url=counters)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from fixtures.local_services import REDIS_URL, require_redis
 from turnout.errors import BudgetExceeded, RateLimitExceeded, StorageError
 from turnout.storage.base import Counters, Limits
 from turnout.storage.config import StorageConfig
@@ -17,16 +18,7 @@ from turnout.storage.factory import open_counters
 from turnout.storage.redis_counters import RedisCounters
 from turnout.storage.sqlite_counters import SqliteCounters
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 NOW = dt.datetime(2026, 11, 29, 10, 30, 15, tzinfo=dt.UTC).timestamp()  # a Sunday
-
-
-def redis_reachable() -> bool:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return False
-    return True
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -37,8 +29,7 @@ async def counters(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     elif request.param == "sqlite":
         backend = SqliteCounters(tmp_path / "counters.db")
     else:
-        if not redis_reachable():
-            pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+        require_redis()
         backend = RedisCounters(REDIS_URL)
     yield backend
     await backend.aclose()
@@ -183,8 +174,7 @@ async def test_storage_errors_never_show_passwords() -> None:
 
 
 async def test_redis_recovers_from_a_flushed_script_cache() -> None:
-    if not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    require_redis()
     counters = RedisCounters(REDIS_URL)
     key, limits = fresh_key(), Limits(budget_usd=0.01)
     first = await counters.reserve(key, limits, tokens=1, cost_usd=0.004, now=NOW)
@@ -196,8 +186,7 @@ async def test_redis_recovers_from_a_flushed_script_cache() -> None:
 
 
 async def test_redis_gives_back_a_reservation_whose_caller_was_cancelled() -> None:
-    if not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    require_redis()
     counters = RedisCounters(REDIS_URL)
     key, limits = fresh_key(), Limits(budget_usd=0.01)
     tasks = [
@@ -216,8 +205,7 @@ async def test_redis_gives_back_a_reservation_whose_caller_was_cancelled() -> No
 
 
 async def test_redis_group_commit_keeps_every_call_atomic() -> None:
-    if not redis_reachable():
-        pytest.skip("Redis on 127.0.0.1:6379 unreachable")
+    require_redis()
     counters = RedisCounters(REDIS_URL)
     key, limits = fresh_key(), Limits(rpm=50, budget_usd=1.0)
 

@@ -8,19 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fixtures.local_services import POSTGRES_URL, postgres_reachable, require_postgres
 from turnout.storage.base import KeySpec, KeyStore, Limits
 from turnout.storage.keys import KEY_PREFIX, MemoryKeyStore, SqliteKeyStore, mask_key, parse_key
 from turnout.storage.postgres import PostgresKeyStore
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def postgres_reachable() -> bool:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
-    except psycopg.Error:
-        return False
-    return True
 
 
 @pytest.fixture(params=["sqlite", "memory", "postgres"])
@@ -30,8 +21,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
     elif request.param == "memory":
         yield MemoryKeyStore()
     else:
-        if not postgres_reachable():
-            pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+        require_postgres()
         # A fresh table per test: the keys live in a schema of their own.
         schema = "keys_" + secrets.token_hex(4)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:

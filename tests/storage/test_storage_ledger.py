@@ -17,6 +17,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from fixtures.local_services import (
+    POSTGRES_DOWN,
+    POSTGRES_URL,
+    postgres_reachable,
+    require_postgres,
+)
 from turnout.errors import StorageError
 from turnout.storage.base import Attempt, LedgerRow
 from turnout.storage.config import StorageConfig
@@ -24,8 +30,6 @@ from turnout.storage.factory import open_ledger
 from turnout.storage.ledger import MemoryLedger, SqliteLedger, SqlLedger
 from turnout.storage.postgres import PostgresLedger
 from turnout.types import CandidateScore, Removal, RouteDecision, Usage
-
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def make_row(request_id: str = "req-1", **changes: object) -> LedgerRow:
@@ -199,19 +203,10 @@ def test_bad_sqlite_url() -> None:
         open_ledger(StorageConfig(url="sqlite://"))
 
 
-def _postgres_reachable() -> bool:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
-    except psycopg.Error:
-        return False
-    return True
-
-
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """The test database's URL with a fresh schema as its search path; dropped afterwards."""
-    if not _postgres_reachable():
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+    require_postgres()
     schema = "ledger_" + secrets.token_hex(4)
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -222,7 +217,7 @@ def postgres_schema_url() -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.mark.skipif(not _postgres_reachable(), reason="PostgreSQL on 127.0.0.1:5432 unreachable")
+@pytest.mark.skipif(not postgres_reachable(), reason=POSTGRES_DOWN)
 def test_postgres_ledger_round_trip() -> None:
     ledger = open_ledger(StorageConfig(url=POSTGRES_URL, store_prompts=False))
     request_id = f"pg-{time.time_ns()}"
