@@ -91,6 +91,60 @@ def budget_denial(
     )
 
 
+# Verdict codes of check_limits and of the Redis reservation script.
+ADMITTED, DENIED_RPM, DENIED_TPM, DENIED_BUDGET = 0, 1, 2, 3
+
+
+def check_limits(
+    limits: Limits, counts: tuple[int, int, int], tokens: int, amount: int
+) -> tuple[int, int]:
+    """Whether one more request with ``tokens`` and ``amount`` nano-USD fits ``limits``.
+
+    Args:
+        limits: The key's limits.
+        counts: Requests and tokens this minute and nano-USD this budget period, so far.
+        tokens: The request's tokens.
+        amount: The request's reservation, nano-USD.
+
+    Returns:
+        ``(ADMITTED, 0)``, or the first limit passed (``DENIED_RPM``, ``DENIED_TPM``,
+        ``DENIED_BUDGET``) and its count so far.
+    """
+    requests, used_tokens, committed = counts
+    if limits.rpm is not None and requests + 1 > limits.rpm:
+        return DENIED_RPM, requests
+    if limits.tpm is not None and used_tokens + tokens > limits.tpm:
+        return DENIED_TPM, used_tokens
+    if limits.budget_usd is not None and committed + amount > nano_usd(limits.budget_usd):
+        return DENIED_BUDGET, committed
+    return ADMITTED, 0
+
+
+def raise_denial(
+    verdict: tuple[int, int], limits: Limits, amount: int, end: float, now: float
+) -> None:
+    """Raise the error for a denying ``(code, used)`` verdict; return if it admits.
+
+    Args:
+        verdict: From :func:`check_limits` or the Redis script.
+        limits: The limits checked.
+        amount: The request's reservation, nano-USD.
+        end: End of the budget period, Unix time.
+        now: Unix time, seconds.
+
+    Raises:
+        RateLimitExceeded: The verdict is ``DENIED_RPM`` or ``DENIED_TPM``.
+        BudgetExceeded: The verdict is ``DENIED_BUDGET``.
+    """
+    code, used = verdict
+    if code == DENIED_RPM:
+        raise rate_denial("requests", used, limits.rpm or 0, now)
+    if code == DENIED_TPM:
+        raise rate_denial("tokens", used, limits.tpm or 0, now)
+    if code == DENIED_BUDGET:
+        raise budget_denial(used, amount, nano_usd(limits.budget_usd or 0.0), end, now)
+
+
 class MemoryCounters:
     """Counters in this process, guarded by a lock (safe across threads and tasks).
 
@@ -127,14 +181,8 @@ class MemoryCounters:
             requests = self._requests.get(key_id, 0)
             used_tokens = self._tokens.get((key_id, minute), 0)
             committed = self._usd.get((key_id, period), 0)
-            if limits.rpm is not None and requests + 1 > limits.rpm:
-                raise rate_denial("requests", requests, limits.rpm, now)
-            if limits.tpm is not None and used_tokens + tokens > limits.tpm:
-                raise rate_denial("tokens", used_tokens, limits.tpm, now)
-            if limits.budget_usd is not None:
-                limit = nano_usd(limits.budget_usd)
-                if committed + amount > limit:
-                    raise budget_denial(committed, amount, limit, end, now)
+            verdict = check_limits(limits, (requests, used_tokens, committed), tokens, amount)
+            raise_denial(verdict, limits, amount, end, now)
             self._requests[key_id] = requests + 1
             self._tokens[(key_id, minute)] = used_tokens + tokens
             self._usd[(key_id, period)] = committed + amount

@@ -23,14 +23,15 @@ from redis.exceptions import NoScriptError, RedisError
 
 from turnout.errors import StorageError
 from turnout.storage.base import Limits, Reservation
-from turnout.storage.counters import budget_denial, budget_window, nano_usd, rate_denial, usd
+from turnout.storage.counters import budget_window, nano_usd, raise_denial, usd
 
 __all__ = ["RedisCounters"]
 
 logger = logging.getLogger("turnout.storage.redis_counters")
 
 # KEYS: rpm, tpm, usd. ARGV: rpm_limit, tpm_limit, tokens, usd_limit, amount, usd_ttl_s.
-# A limit of -1 means unlimited. Returns {code, used}: 0 admitted, 1 rpm, 2 tpm, 3 budget.
+# A limit of -1 means unlimited. Returns {code, used}: 0 admitted, 1 rpm, 2 tpm, 3 budget
+# (the codes of turnout.storage.counters.check_limits).
 _RESERVE = """
 local rpm_limit = tonumber(ARGV[1])
 local tpm_limit = tonumber(ARGV[2])
@@ -181,12 +182,7 @@ class RedisCounters:
             int(end - now) + 86_400,
         ]
         code, used = await self._call("reserve", _keys(key_id, minute, period), args)
-        if code == 1:
-            raise rate_denial("requests", int(used), limits.rpm or 0, now)
-        if code == 2:
-            raise rate_denial("tokens", int(used), limits.tpm or 0, now)
-        if code == 3:
-            raise budget_denial(int(used), amount, usd_limit, end, now)
+        raise_denial((code, int(used)), limits, amount, end, now)
         return Reservation(key_id, minute, period, tokens, usd(amount))
 
     async def settle(self, reservation: Reservation, *, cost_usd: float, tokens: int) -> None:

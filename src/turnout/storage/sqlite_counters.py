@@ -18,7 +18,14 @@ from pathlib import Path
 from turnout.errors import StorageError
 from turnout.storage._sqlite import connect
 from turnout.storage.base import Limits, Reservation
-from turnout.storage.counters import budget_denial, budget_window, nano_usd, rate_denial, usd
+from turnout.storage.counters import (
+    ADMITTED,
+    budget_window,
+    check_limits,
+    nano_usd,
+    raise_denial,
+    usd,
+)
 
 __all__ = ["SqliteCounters"]
 
@@ -84,18 +91,12 @@ class SqliteCounters:
         now: float,
     ) -> tuple[int, int]:
         def work() -> tuple[int, int]:
-            requests, used, committed = (self._get(n) for n in names)
-            if limits.rpm is not None and requests + 1 > limits.rpm:
-                return 1, requests
-            if limits.tpm is not None and used + deltas[1] > limits.tpm:
-                return 2, used
-            if limits.budget_usd is not None and committed + deltas[2] > nano_usd(
-                limits.budget_usd
-            ):
-                return 3, committed
-            for name, delta, expiry in zip(names, deltas, expires, strict=True):
-                self._conn.execute(_UPSERT, (name, delta, expiry))
-            return 0, 0
+            counts = (self._get(names[0]), self._get(names[1]), self._get(names[2]))
+            verdict = check_limits(limits, counts, deltas[1], deltas[2])
+            if verdict[0] == ADMITTED:
+                for name, delta, expiry in zip(names, deltas, expires, strict=True):
+                    self._conn.execute(_UPSERT, (name, delta, expiry))
+            return verdict
 
         return self._in_transaction(work, now)
 
@@ -125,7 +126,7 @@ class SqliteCounters:
         amount = nano_usd(cost_usd)
         names = _names(key_id, minute, period)
         minute_end = (minute + 2) * 60.0
-        code, used = await asyncio.to_thread(
+        verdict = await asyncio.to_thread(
             self._reserve_tx,
             names,
             limits,
@@ -133,12 +134,7 @@ class SqliteCounters:
             (minute_end, minute_end, end + 86_400),
             now,
         )
-        if code == 1:
-            raise rate_denial("requests", used, limits.rpm or 0, now)
-        if code == 2:
-            raise rate_denial("tokens", used, limits.tpm or 0, now)
-        if code == 3:
-            raise budget_denial(used, amount, nano_usd(limits.budget_usd or 0.0), end, now)
+        raise_denial(verdict, limits, amount, end, now)
         return Reservation(key_id, minute, period, tokens, usd(amount))
 
     async def settle(self, reservation: Reservation, *, cost_usd: float, tokens: int) -> None:
