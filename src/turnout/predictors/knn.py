@@ -9,6 +9,13 @@ product: the sparse row is count-sketched (each feature added, with a hashed sig
 L2-normalised. With ``n_components=None`` the exact sparse cosine is used instead, leaving
 out features present in more than ``max_df`` of the training prompts (slower for one prompt).
 
+``n_components`` defaults to 64. Against 128, measured inside the training splits only
+(``python benchmarks/knn_dimensions.py``, results in ``benchmarks/results/knn_dimensions.md``),
+the default ensemble's savings and max quality moved by less than the split noise, while the
+float32 training matrix halves (5,610 prompts: 1.4 MB instead of 2.9 MB, under one core's
+2 MB L2 cache), which took one routing decision from about 0.55 to 0.43 ms p50
+(``benchmarks/route_latency.py``).
+
 The estimate is shrunk towards the model's mean score (a Bayesian average)::
 
     quality[m] = (sum_k w_k * score[k, m] + shrinkage * mean[m]) / (sum_k w_k + shrinkage)
@@ -83,7 +90,7 @@ class KNNPredictor(EncodedPredictor):
             prompts are ignored by the similarity (in (0, 1]; 1 keeps all).
         power: Exponent applied to the similarities (> 0).
         n_components: Sparse encoders only: dimensions of the reduced space (``None``: exact
-            sparse cosine).
+            sparse cosine); see the module docstring for the choice of 64.
         encoder: Name in :data:`turnout.features.encoders.ENCODERS`.
 
     Attributes:
@@ -101,7 +108,7 @@ class KNNPredictor(EncodedPredictor):
         shrinkage: float = 1.0,
         max_df: float = 0.05,
         power: float = 1.0,
-        n_components: int | None = 128,
+        n_components: int | None = 64,
         encoder: str = "hashing",
     ) -> None:
         self.n_neighbors = n_neighbors
