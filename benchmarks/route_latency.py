@@ -336,10 +336,12 @@ def main() -> None:
         "Where the fast decision's time goes: the kNN member compares the prompt with every "
         "training prompt, a scan of a float32 matrix (1.4 MB for 5,610 x 64; it was 2.9 MB "
         "with 128 dimensions, more than one core's 2 MB L2 cache on this machine, which "
-        "evicted the rest of the decision's data and code from the cache on every call and "
-        "cost about 0.12 ms per decision, see `benchmarks/knn_dimensions.py`). The diagnostic "
-        "row (the same decisions with that matrix cut to 512 rows) is the rest's cost without "
-        "the scan's memory traffic, which the other jobs on the machine share. The sentence encoder's time is the transformer's "
+        "evicted the rest of the decision's data and code from the cache on every call: 0.55 "
+        "ms p50 per decision with 128, 0.43 ms with 64, both measured with this script; the "
+        "quality of both is in `benchmarks/results/knn_dimensions.md`). The diagnostic row "
+        "(the same decisions with that matrix cut to 512 rows) is the rest's cost without the "
+        "scan's memory traffic, which the other jobs on the machine share. The sentence "
+        "encoder's time is the transformer's "
         "forward pass on one thread; the traced module runs the same kernels with less Python "
         "(outputs bitwise equal to the plain module's, checked when it is built).",
         "",
