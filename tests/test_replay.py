@@ -197,7 +197,9 @@ def test_cross_fitted_evaluation_scores_every_prompt_once() -> None:
     assert loto.test_tasks == ("code", "qa") and loto.split == "cross-task (leave-one-task-out)"
 
 
-def test_report_json_and_markdown_say_never_reached_and_cost_kind() -> None:
+def test_report_json_and_markdown_say_never_reached_and_cost_kind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # weak m0 (q .5, cost 1), strong m1 (q 1, cost 3); the router never leaves m0.
     table = _table([[1, 1], [0, 1]], [[1, 3], [1, 3]], ["a", "b"])
     base = baselines(table)
@@ -229,3 +231,6 @@ def test_report_json_and_markdown_say_never_reached_and_cost_kind() -> None:
     assert "cost: recorded" in md
     low, high = data["routers"]["stuck"]["ci95"]["max_quality"]
     assert 0.0 <= low <= 0.5 <= high <= 1.0
+    report.print_rich()  # intervals such as "[n/a, 66.7%]" must print, not vanish as markup
+    out = capsys.readouterr().out
+    assert "[n/a, 66.7%]" in out and "95% paired-bootstrap interval" in out

@@ -273,6 +273,7 @@ class EvalReport:
     def print_rich(self) -> None:
         """Print the summary and baseline tables to the terminal with rich (intervals below)."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = Console(width=max(Console().width, 120))
@@ -280,10 +281,19 @@ class EvalReport:
             console.print(line, highlight=False, soft_wrap=True)
         for rows in (self.rows(ci_sep="\n"), self.model_rows()):
             table = Table(*rows[0])
-            table.columns[0].no_wrap = True
+            for column in table.columns:
+                column.no_wrap = True
             for row in rows[1:]:
-                table.add_row(*row)
+                table.add_row(*(escape(cell) for cell in row))  # "[n/a, ...]" is not markup
             console.print(table)
+        console.print(
+            "Savings are against always calling the best single model. Below each value: its "
+            "95% paired-bootstrap interval over the held-out prompts (1,000 resamples, the "
+            "trained router fixed). n/a: the curve never reaches that quality (savings), or "
+            "the best single model is also the cheapest (APGR, CPT).",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     # --------------------------------------------------------------- plot
     def plot(self, path: str | Path, *, title: str | None = None) -> None:
