@@ -349,6 +349,11 @@ def build_report(
         else "the source recorded no token usage, so turnout counted the prompt and the "
         "recorded answer with its offline tokenizer; the upstreams report those counts and "
         "the gateway priced them at the list prices of the dataset's price file."
+        if test.responses is not None
+        else "the source recorded neither token usage nor answers, so turnout counted the "
+        "prompt with its offline tokenizer and took each model's output tokens from its "
+        "per-model estimate; the upstreams report those counts and the gateway priced them "
+        "at the list prices of the dataset's price file."
     )
     overhead = [max(r.latency_s - sum(a.latency_s for a in r.attempts), 0.0) for _, r in rows]
     ok_ids = {r.request_id for _, r in rows}
