@@ -135,6 +135,14 @@ def test_train_calibrates_each_policy_on_a_validation_split(tmp_path: Path) -> N
         header = read_header(out)
         assert key in header["policy_params"]
         assert header["metadata"]["calibration"]["best_single_model"] == "huge"
+        if policy == "quality_floor":
+            assert header["metadata"]["calibration"]["floor_confidence"] == 0.9
+    bad = runner.invoke(
+        app,
+        ["train", "--data", str(data), "--policy", "quality_floor", "--floor-confidence", "1.0"]
+        + ["-o", str(tmp_path / "x.router"), "--quiet"],
+    )
+    assert bad.exit_code == 2 and "--floor-confidence" in bad.output
 
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:

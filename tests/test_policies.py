@@ -224,3 +224,40 @@ def test_router_seed_differs_by_prompt_for_the_random_policy() -> None:
     router = _router("random")
     chosen = {router.route(RouteRequest(prompt=f"prompt {i}")).model for i in range(60)}
     assert chosen == {"small", "mid", "big"}
+
+
+def _floor_world(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cheap model right with a known per-prompt chance p (its prediction), strong with 0.95."""
+    p = rng.uniform(0.3, 1.0, n)
+    quality = np.column_stack([p, np.full(n, 0.95)])
+    realised = (rng.random((n, 2)) < quality).astype(float)
+    cost = np.tile([1.0, 10.0], (n, 1))
+    return quality, realised, cost
+
+
+def test_quality_floor_calibration_with_confidence_meets_the_floor_on_new_traffic() -> None:
+    rng = np.random.default_rng(11)
+    floor, met = 0.85, {0.5: 0, 0.9: 0}
+    trials = 60
+    for _ in range(trials):
+        q, y, c = _floor_world(rng, 300)
+        fresh_q, fresh_y, fresh_c = _floor_world(rng, 3000)
+        rows = np.arange(len(fresh_q))
+        for conf in met:
+            t = calibrate_quality_floor(q, y, c, floor, confidence=conf)
+            got = fresh_y[rows, floor_choices(fresh_q, fresh_c, t)].mean()
+            met[conf] += bool(got >= floor)
+    # point-estimate calibration meets the floor on new traffic only about half the time
+    assert met[0.5] / trials < 0.75
+    assert met[0.9] / trials >= 0.8
+    q, y, c = _floor_world(np.random.default_rng(3), 300)
+    assert calibrate_quality_floor(q, y, c, floor, confidence=0.9) >= calibrate_quality_floor(
+        q, y, c, floor, confidence=0.5
+    )
+
+
+@pytest.mark.parametrize("bad", [0.4, 1.0, "high"])
+def test_quality_floor_calibration_rejects_a_bad_confidence(bad: object) -> None:
+    q, y, c = _floor_world(np.random.default_rng(0), 10)
+    with pytest.raises(ConfigError, match="confidence"):
+        calibrate_quality_floor(q, y, c, 0.8, confidence=bad)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ def _calibrate(
     target_share: float,
     floor: float | None,
     strong_share: float,
+    floor_confidence: float = 0.9,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Policy parameters chosen on a validation part of the training data (never the test).
 
@@ -94,8 +95,10 @@ def _calibrate(
                 for j, c in enumerate(router.cards)
             ]
         ).T
-        threshold = calibrate_quality_floor(quality, validation.scores, cost, wanted_floor)
-        facts.update(floor=wanted_floor)
+        threshold = calibrate_quality_floor(
+            quality, validation.scores, cost, wanted_floor, confidence=floor_confidence
+        )
+        facts.update(floor=wanted_floor, floor_confidence=floor_confidence)
         return {"floor": wanted_floor, "threshold": threshold}, facts
     if policy == "threshold":
         cheap = int(np.argmin(np.nanmean(validation.cost_usd, axis=0)))
@@ -137,6 +140,14 @@ def train_command(
     floor: Annotated[
         float | None, typer.Option("--floor", help="quality_floor: realised quality wanted.")
     ] = None,
+    floor_confidence: Annotated[
+        float,
+        typer.Option(
+            "--floor-confidence",
+            help="quality_floor: probability in [0.5, 1) that traffic like the validation "
+            "prompts clears --floor (0.5: the validation mean itself, no margin).",
+        ),
+    ] = 0.9,
     strong_share: Annotated[
         float, typer.Option("--strong-share", help="threshold: share of strong-model calls.")
     ] = 0.5,
@@ -164,6 +175,8 @@ def train_command(
         raise _fail(f"--policy must be one of {', '.join(TRAIN_POLICIES)}; got {policy!r}")
     if not 0 < target_share <= 1:
         raise _fail(f"--target-share must be in (0, 1]; got {target_share}")
+    if not 0.5 <= floor_confidence < 1:
+        raise _fail(f"--floor-confidence must be in [0.5, 1); got {floor_confidence}")
     started = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     console = Console(stderr=True)
@@ -185,6 +198,7 @@ def train_command(
                     target_share=target_share,
                     floor=floor,
                     strong_share=strong_share,
+                    floor_confidence=floor_confidence,
                 )
             chosen_policy = POLICIES[policy](**params)
             bar.update(steps, advance=1, description=f"fitting {name} on all prompts")
