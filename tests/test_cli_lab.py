@@ -137,6 +137,8 @@ def test_train_calibrates_each_policy_on_a_validation_split(tmp_path: Path) -> N
         assert header["metadata"]["calibration"]["best_single_model"] == "huge"
         if policy == "quality_floor":
             assert header["metadata"]["calibration"]["floor_confidence"] == 0.9
+        if policy == "utility":
+            assert header["metadata"]["calibration"]["target_confidence"] == 0.9
     bad = runner.invoke(
         app,
         ["train", "--data", str(data), "--policy", "quality_floor", "--floor-confidence", "1.0"]

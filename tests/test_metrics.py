@@ -9,6 +9,7 @@ from turnout.evaluation.metrics import (
     aiq,
     apgr,
     bootstrap_intervals,
+    cheapest_point_reaching,
     cost_share,
     cpt,
     non_decreasing_convex_hull,
@@ -181,3 +182,20 @@ def test_bootstrap_intervals_mark_unreached_targets_and_reject_bad_input() -> No
         bootstrap_intervals(q * np.nan, np.ones((1, 3)), ref, ref)
     with pytest.raises(ValueError, match="level"):
         bootstrap_intervals(q, np.ones((1, 3)), ref, ref, level=1.5)
+
+
+def test_cheapest_point_reaching_keeps_a_margin_for_noise() -> None:
+    # 4 prompts; the reference scores 1 on all. Point 0 (cost 1) scores [1, 1, 1, 0]: mean
+    # difference from the target 0.75 is 0, sd(d) = 0.5, so its lower bound at 0.9 is
+    # -1.28 * 0.5 / 2 < 0; point 1 (cost 2) scores 1 everywhere: d = 0.25 with sd 0.
+    scores = [[1, 1, 1, 0], [1, 1, 1, 1]]
+    costs = [[1, 1, 1, 1], [2, 2, 2, 2]]
+    ref = [1, 1, 1, 1]
+    assert cheapest_point_reaching(scores, costs, ref, 0.75, confidence=0.5) == (0, True)
+    assert cheapest_point_reaching(scores, costs, ref, 0.75, confidence=0.9) == (1, True)
+    # nothing reaches 100% with a margin except the perfect point; none reaches above it
+    assert cheapest_point_reaching([[0, 0, 0, 0]], [[1, 1, 1, 1]], ref, 1.0) == (0, False)
+    with pytest.raises(ValueError, match="confidence"):
+        cheapest_point_reaching(scores, costs, ref, 0.75, confidence=1.0)
+    with pytest.raises(ValueError, match="shapes"):
+        cheapest_point_reaching(scores, costs, [1, 1], 0.75)

@@ -37,6 +37,7 @@ def _calibrate(
     floor: float | None,
     strong_share: float,
     floor_confidence: float = 0.9,
+    target_confidence: float = 0.9,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Policy parameters chosen on a validation part of the training data (never the test).
 
@@ -44,6 +45,7 @@ def _calibrate(
         ``(policy parameters, calibration facts for the metadata)``.
     """
     from turnout.evaluation.lab import complete_rows, fit_length_predictor, utility_policy
+    from turnout.evaluation.metrics import cheapest_point_reaching
     from turnout.evaluation.replay import requests_for, sweep
     from turnout.evaluation.splits import split_by_prompt
     from turnout.policies import calibrate_quality_floor, calibrate_threshold
@@ -73,11 +75,18 @@ def _calibrate(
     }
     if policy == "utility":
         curve = sweep(router, validation, utility_policy, n_points=48)
-        wanted = target_share * float(means[best])
-        ok = np.flatnonzero(curve.quality >= wanted)
-        k = int(ok[np.argmin(curve.cost_usd[ok])]) if ok.size else int(np.argmax(curve.quality))
+        rows = np.arange(validation.n_prompts)
+        k, reached = cheapest_point_reaching(
+            validation.scores[rows, curve.choices],
+            validation.cost_usd[rows, curve.choices],
+            validation.scores[:, best],
+            target_share,
+            confidence=target_confidence,
+        )
         facts.update(
-            target_quality=wanted,
+            target_quality=target_share * float(means[best]),
+            target_confidence=target_confidence,
+            target_reached=reached,
             quality=float(curve.quality[k]),
             cost_per_prompt_usd=float(curve.cost_usd[k]),
         )
@@ -140,6 +149,14 @@ def train_command(
     floor: Annotated[
         float | None, typer.Option("--floor", help="quality_floor: realised quality wanted.")
     ] = None,
+    target_confidence: Annotated[
+        float,
+        typer.Option(
+            "--target-confidence",
+            help="utility: probability in [0.5, 1) that traffic like the validation prompts "
+            "reaches --target-share (paired lower confidence bound; 0.5: no margin).",
+        ),
+    ] = 0.9,
     floor_confidence: Annotated[
         float,
         typer.Option(
@@ -175,6 +192,8 @@ def train_command(
         raise _fail(f"--policy must be one of {', '.join(TRAIN_POLICIES)}; got {policy!r}")
     if not 0 < target_share <= 1:
         raise _fail(f"--target-share must be in (0, 1]; got {target_share}")
+    if not 0.5 <= target_confidence < 1:
+        raise _fail(f"--target-confidence must be in [0.5, 1); got {target_confidence}")
     if not 0.5 <= floor_confidence < 1:
         raise _fail(f"--floor-confidence must be in [0.5, 1); got {floor_confidence}")
     started = time.perf_counter()
@@ -199,6 +218,7 @@ def train_command(
                     floor=floor,
                     strong_share=strong_share,
                     floor_confidence=floor_confidence,
+                    target_confidence=target_confidence,
                 )
             chosen_policy = POLICIES[policy](**params)
             bar.update(steps, advance=1, description=f"fitting {name} on all prompts")

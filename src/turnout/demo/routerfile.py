@@ -8,7 +8,9 @@ the willingness to pay (USD per quality point), is chosen **on the training prom
    the predictor on all folds but one and score the held-back fold, for each fold in turn;
 2. sweep the willingness to pay over those out-of-fold scores
    (:func:`turnout.evaluation.replay.sweep_parts`) and keep the cheapest setting whose quality
-   reaches ``target_quality_share`` (default 95%) of the best single model's quality there;
+   reaches ``target_quality_share`` (default 95%) of the best single model's quality there,
+   with a margin: the paired 90% lower confidence bound must reach it
+   (:data:`TARGET_CONFIDENCE`), so the held-out prompts fall short less often;
 3. refit the predictor on all training prompts and save it, with that setting, as a router
    file (:func:`turnout.artifact.save_router`) that the gateway loads.
 
@@ -32,6 +34,7 @@ import numpy as np
 
 from turnout import __version__
 from turnout.evaluation.datasets import OutcomeTable
+from turnout.evaluation.metrics import cheapest_point_reaching
 from turnout.evaluation.replay import replay, sweep, sweep_parts
 from turnout.evaluation.splits import kfold_by_prompt
 from turnout.router import Router
@@ -41,6 +44,9 @@ __all__ = ["RouterSetup", "default_cache_dir", "prepare_router"]
 Log = Callable[[str], None]
 Tick = Callable[[int, int], None]
 POLICY = "utility"
+#: Probability with which the operating point's cross-fitted quality must clear the target
+#: (one-sided lower confidence bound; see ``cheapest_point_reaching``).
+TARGET_CONFIDENCE = 0.9
 WTP_PARAM = "willingness_to_pay_usd"
 
 
@@ -116,7 +122,15 @@ def default_cache_dir() -> Path:
 
 def _fingerprint(train: OutcomeTable, predictor: str, target: float, seed: int, folds: int) -> str:
     digest = hashlib.sha256()
-    for part in (__version__, predictor, repr(target), str(seed), str(folds), *train.models):
+    for part in (
+        __version__,
+        predictor,
+        repr(target),
+        f"confidence={TARGET_CONFIDENCE}",
+        str(seed),
+        str(folds),
+        *train.models,
+    ):
         digest.update(part.encode() + b"\0")
     for prompt in train.prompts:
         digest.update(prompt.encode("utf-8", "surrogatepass") + b"\0")
@@ -150,6 +164,10 @@ def _calibrate(
 ) -> tuple[float, dict[str, float]]:
     """The cheapest willingness to pay whose cross-fitted quality reaches the target.
 
+    "Reaches" has a margin for noise (:func:`~turnout.evaluation.metrics.cheapest_point_reaching`
+    at :data:`TARGET_CONFIDENCE`): the paired one-sided lower confidence bound of the quality
+    minus the target must be at least 0.
+
     Every training prompt is scored by a router fitted on the other folds (cross-fitting),
     so the chosen setting is measured on prompts its router never saw, with predictors
     trained on nearly as much data as the final one.
@@ -162,13 +180,22 @@ def _calibrate(
         pairs.append((_router(name, part.train, 0.0, seed), part.test))
         tick(i + 1, folds + 1)
     curve, scored = sweep_parts(pairs, utility_policy, n_points=64)
-    best_quality = float(np.nanmax(np.nanmean(scored.scores, axis=0)))
+    means = np.nanmean(scored.scores, axis=0)
+    best = int(np.nanargmax(means))
+    best_quality = float(means[best])
     wanted = target * best_quality
-    ok = np.flatnonzero(curve.quality >= wanted)
-    k = int(ok[np.argmin(curve.cost_usd[ok])]) if ok.size else int(np.argmax(curve.quality))
+    rows = np.arange(scored.n_prompts)
+    k, _ = cheapest_point_reaching(
+        scored.scores[rows, curve.choices],
+        scored.cost_usd[rows, curve.choices],
+        scored.scores[:, best],
+        target,
+        confidence=TARGET_CONFIDENCE,
+    )
     wtp = float(curve.willingness_to_pay[k])
     return wtp, {
         "target_quality": wanted,
+        "target_confidence": TARGET_CONFIDENCE,
         "best_single_quality": best_quality,
         "quality": float(curve.quality[k]),
         "cost_per_prompt_usd": float(curve.cost_usd[k]),

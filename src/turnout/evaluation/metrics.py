@@ -33,6 +33,7 @@ __all__ = [
     "apgr",
     "aiq",
     "bootstrap_intervals",
+    "cheapest_point_reaching",
     "cost_share",
     "cpt",
     "non_decreasing_convex_hull",
@@ -454,3 +455,63 @@ def bootstrap_intervals(
         lo, hi = np.percentile(np.asarray(vals), [tail, 100.0 - tail], method="lower")
         out[name] = (float(lo), float(hi))
     return out
+
+
+def cheapest_point_reaching(
+    point_scores: npt.ArrayLike,
+    point_cost_usd: npt.ArrayLike,
+    reference_scores: npt.ArrayLike,
+    share: float,
+    *,
+    confidence: float = 0.9,
+) -> tuple[int, bool]:
+    """The cheapest curve point whose quality reaches ``share`` of a reference's, with a margin.
+
+    Per prompt ``i`` and point ``k`` the paired difference is
+    ``d[k, i] = score[k, i] - share * reference[i]``; a point qualifies when the one-sided
+    lower confidence bound of its mean, ``mean(d[k]) - z * sd(d[k]) / sqrt(n)`` (normal
+    approximation, ``z`` the standard normal quantile of ``confidence``: 1.28 at 0.9, 0 at
+    0.5), is at least 0. Choosing the cheapest point that merely reaches the target on the
+    calibration prompts lands below it on new prompts more often than not (the chosen point
+    is the one the noise favoured); the margin makes traffic like the calibration prompts reach
+    it with about ``confidence`` probability.
+
+    Args:
+        point_scores: Recorded quality of each point's choice per prompt, shape (k, n_prompts).
+        point_cost_usd: Cost of each point's choice per prompt, shape (k, n_prompts), USD.
+        reference_scores: The reference model's quality per prompt, shape (n_prompts,).
+        share: Share of the reference's mean quality to reach, in (0, 1].
+        confidence: In [0.5, 1).
+
+    Returns:
+        ``(index of the point, whether it qualifies)``; if no point qualifies, the point with
+        the highest lower bound and ``False``.
+
+    Raises:
+        ValueError: If shapes disagree, there are no prompts, or ``share`` / ``confidence``
+            are out of range.
+    """
+    from statistics import NormalDist
+
+    q = np.atleast_2d(np.asarray(point_scores, dtype=np.float64))
+    c = np.atleast_2d(np.asarray(point_cost_usd, dtype=np.float64))
+    ref = np.asarray(reference_scores, dtype=np.float64)
+    n = q.shape[1]
+    if c.shape != q.shape or ref.shape != (n,) or n == 0:
+        raise ValueError(
+            "shapes disagree: point_scores and point_cost_usd must be (k, n_prompts) and "
+            f"reference_scores (n_prompts,); got {q.shape}, {c.shape}, {ref.shape}"
+        )
+    if not 0 < share <= 1:
+        raise ValueError(f"`share` must be in (0, 1]; got {share!r}")
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"`confidence` must be in [0.5, 1); got {confidence!r}")
+    z = NormalDist().inv_cdf(confidence)
+    d = q - share * ref[None, :]
+    spread = np.nanstd(d, axis=1, ddof=1) if n > 1 else np.zeros(len(d))
+    lower = np.nanmean(d, axis=1) - z * spread / math.sqrt(n)
+    ok = np.flatnonzero(lower >= -1e-12)
+    if ok.size:
+        cost = np.nanmean(c, axis=1)
+        return int(ok[np.argmin(cost[ok])]), True
+    return int(np.nanargmax(lower)), False
