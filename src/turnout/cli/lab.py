@@ -45,8 +45,7 @@ def _calibrate(
         ``(policy parameters, calibration facts for the metadata)``.
     """
     from turnout.evaluation.lab import complete_rows, fit_length_predictor, utility_policy
-    from turnout.evaluation.metrics import cheapest_point_reaching
-    from turnout.evaluation.replay import requests_for, sweep
+    from turnout.evaluation.replay import operating_point, requests_for, sweep
     from turnout.evaluation.splits import split_by_prompt
     from turnout.policies import calibrate_quality_floor, calibrate_threshold
     from turnout.predictors import PREDICTORS
@@ -75,14 +74,7 @@ def _calibrate(
     }
     if policy == "utility":
         curve = sweep(router, validation, utility_policy, n_points=48)
-        rows = np.arange(validation.n_prompts)
-        k, reached = cheapest_point_reaching(
-            validation.scores[rows, curve.choices],
-            validation.cost_usd[rows, curve.choices],
-            validation.scores[:, best],
-            target_share,
-            confidence=target_confidence,
-        )
+        k, reached = operating_point(curve, validation, target_share, confidence=target_confidence)
         facts.update(
             target_quality=target_share * float(means[best]),
             target_confidence=target_confidence,

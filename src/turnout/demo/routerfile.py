@@ -34,8 +34,7 @@ import numpy as np
 
 from turnout import __version__
 from turnout.evaluation.datasets import OutcomeTable
-from turnout.evaluation.metrics import cheapest_point_reaching
-from turnout.evaluation.replay import replay, sweep, sweep_parts
+from turnout.evaluation.replay import operating_point, replay, sweep, sweep_parts
 from turnout.evaluation.splits import kfold_by_prompt
 from turnout.router import Router
 
@@ -180,18 +179,9 @@ def _calibrate(
         pairs.append((_router(name, part.train, 0.0, seed), part.test))
         tick(i + 1, folds + 1)
     curve, scored = sweep_parts(pairs, utility_policy, n_points=64)
-    means = np.nanmean(scored.scores, axis=0)
-    best = int(np.nanargmax(means))
-    best_quality = float(means[best])
+    best_quality = float(np.nanmax(np.nanmean(scored.scores, axis=0)))
     wanted = target * best_quality
-    rows = np.arange(scored.n_prompts)
-    k, _ = cheapest_point_reaching(
-        scored.scores[rows, curve.choices],
-        scored.cost_usd[rows, curve.choices],
-        scored.scores[:, best],
-        target,
-        confidence=TARGET_CONFIDENCE,
-    )
+    k, _ = operating_point(curve, scored, target, confidence=TARGET_CONFIDENCE)
     wtp = float(curve.willingness_to_pay[k])
     return wtp, {
         "target_quality": wanted,

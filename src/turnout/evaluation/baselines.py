@@ -30,7 +30,7 @@ from turnout.evaluation.metrics import (
     pgr,
     savings_at_quality,
 )
-from turnout.evaluation.replay import FloatArray, RouterCurve, outcomes_of
+from turnout.evaluation.replay import FloatArray, RouterCurve, choice_outcomes, outcomes_of
 from turnout.evaluation.splits import top_level_task
 
 __all__ = ["Baselines", "ModelPoint", "RouterSummary", "baselines", "summarize"]
@@ -224,9 +224,7 @@ def summarize(
 def _intervals(
     curve: RouterCurve, table: OutcomeTable, best_index: int
 ) -> dict[str, tuple[float, float]]:
-    rows = np.arange(curve.choices.shape[1])
-    point_scores = table.scores[rows, curve.choices]
-    point_cost = table.cost_usd[rows, curve.choices]
+    point_scores, point_cost = choice_outcomes(table, curve.choices)
     ref_scores, ref_cost = table.scores[:, best_index], table.cost_usd[:, best_index]
     if not all(np.isfinite(a).all() for a in (point_scores, point_cost, ref_scores, ref_cost)):
         return {}

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from turnout.evaluation.datasets import OutcomeTable, concat_tables
+from turnout.evaluation.metrics import cheapest_point_reaching
 from turnout.features import count_message_tokens
 from turnout.policies.base import Policy
 from turnout.router import Router
@@ -27,6 +28,8 @@ from turnout.types import RouteRequest
 
 __all__ = [
     "RouterCurve",
+    "choice_outcomes",
+    "operating_point",
     "outcomes_of",
     "replay",
     "requests_for",
@@ -95,16 +98,53 @@ def outcomes_of(table: OutcomeTable, choices: npt.ArrayLike) -> tuple[FloatArray
         ``(quality, cost_usd)``, each of shape (k,) (or scalars' arrays of shape (1,)).
         A chosen cell without a recorded score counts as NaN and is left out of the mean.
     """
-    ch = np.atleast_2d(np.asarray(choices, dtype=np.intp))
-    rows = np.arange(ch.shape[1])
-    scores = table.scores[rows, ch]
-    costs = table.cost_usd[rows, ch]
+    scores, costs = choice_outcomes(table, choices)
     valid = ~np.isnan(scores)
     count = valid.sum(axis=1).astype(np.float64)
     count[count == 0] = np.nan
     quality = np.where(valid, scores, 0.0).sum(axis=1) / count
     cost = np.where(valid, costs, 0.0).sum(axis=1) / count
     return quality.astype(np.float64), cost.astype(np.float64)
+
+
+def choice_outcomes(table: OutcomeTable, choices: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Recorded quality and cost of chosen columns, per prompt.
+
+    Args:
+        table: The outcomes.
+        choices: Chosen column per prompt, shape (n_prompts,) or (k, n_prompts).
+
+    Returns:
+        ``(scores, cost_usd)``, each of shape (k, n_prompts) (k = 1 for one row of choices);
+        NaN where the chosen cell has no recorded score.
+    """
+    ch = np.atleast_2d(np.asarray(choices, dtype=np.intp))
+    rows = np.arange(ch.shape[1])
+    return table.scores[rows, ch], table.cost_usd[rows, ch]
+
+
+def operating_point(
+    curve: RouterCurve, table: OutcomeTable, share: float, *, confidence: float
+) -> tuple[int, bool]:
+    """The cheapest point of ``curve`` reaching ``share`` of the best single model, with a margin.
+
+    The best single model is the column of ``table`` with the highest mean score; the test is
+    :func:`turnout.evaluation.metrics.cheapest_point_reaching` on the curve's recorded outcomes.
+
+    Args:
+        curve: A curve replayed on ``table`` (``curve.choices`` of shape (k, n_prompts)).
+        table: The outcomes the curve was measured on.
+        share: Share of the best single model's mean quality to reach, in (0, 1].
+        confidence: In [0.5, 1).
+
+    Returns:
+        ``(index of the point, whether it reaches the target)``.
+    """
+    scores, cost = choice_outcomes(table, curve.choices)
+    best = int(np.nanargmax(np.nanmean(table.scores, axis=0)))
+    return cheapest_point_reaching(
+        scores, cost, table.scores[:, best], share, confidence=confidence
+    )
 
 
 def requests_for(prompts: Sequence[str]) -> list[RouteRequest]:
