@@ -14,10 +14,10 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from turnout.errors import ConfigError, NotFittedError
 from turnout.predictors._common import FloatArray, check_fit_args, check_prompts
+from turnout.predictors.linear import logistic_columns
 
 __all__ = ["TfidfLogRegPredictor"]
 
@@ -62,18 +62,7 @@ class TfidfLogRegPredictor:
             ngram_range=(1, 2), sublinear_tf=True, max_features=self.max_features
         )
         x = vectorizer.fit_transform(texts)
-        coef = np.zeros((x.shape[1], len(names)))
-        intercept = np.zeros(len(names))
-        for j in range(len(names)):
-            rows = np.flatnonzero(~np.isnan(y[:, j]))
-            label = y[rows, j] >= 0.5
-            if label.all() or not label.any():
-                mean = float(np.clip(y[rows, j].mean(), 1e-6, 1 - 1e-6))
-                intercept[j] = np.log(mean / (1 - mean))
-                continue
-            clf = LogisticRegression(C=self.C, max_iter=1000).fit(x[rows], label)
-            coef[:, j] = clf.coef_[0]
-            intercept[j] = clf.intercept_[0]
+        coef, intercept = logistic_columns(x, y, self.C)
         self.vectorizer_ = vectorizer
         self.coef_ = coef
         self.intercept_ = intercept

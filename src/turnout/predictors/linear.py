@@ -88,8 +88,11 @@ class LinearPredictor(EncodedPredictor):
         return self.linear_, _clip01
 
 
-def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
+def logistic_columns(x: Features, y: FloatArray, c: float) -> tuple[FloatArray, FloatArray]:
     """One logistic regression per column of ``y`` (binarised at 0.5), NaN rows left out.
+
+    A column whose labels are all one class gets no weights and the logit of its clipped mean
+    as intercept.
 
     Args:
         x: Features, shape (n, n_features), sparse or dense.
@@ -97,7 +100,7 @@ def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
         c: Inverse L2 strength (scikit-learn's ``C``).
 
     Returns:
-        The fitted logits, shape (n_features,) -> (n_outputs,).
+        ``(coef, intercept)`` of the logits, shapes (n_features, n_outputs) and (n_outputs,).
     """
     n_out = y.shape[1]
     coef = np.zeros((x.shape[1], n_out))
@@ -112,7 +115,16 @@ def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
         clf = LogisticRegression(C=c, max_iter=1000).fit(x[rows], label)
         coef[:, j] = clf.coef_[0]
         intercept[j] = clf.intercept_[0]
-    return CompactLinear(coef, intercept)
+    return coef, intercept
+
+
+def fit_logistic(x: Features, y: FloatArray, c: float) -> CompactLinear:
+    """:func:`logistic_columns` kept as a :class:`CompactLinear` (rows with weights only).
+
+    Returns:
+        The fitted logits, shape (n_features,) -> (n_outputs,).
+    """
+    return CompactLinear(*logistic_columns(x, y, c))
 
 
 def _clip01(z: FloatArray) -> FloatArray:
